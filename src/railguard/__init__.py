@@ -1,0 +1,40 @@
+"""railguard: offline, CPU-fast guardrails for LLM applications and agents.
+
+>>> import railguard
+>>> guard = railguard.load_guard()
+>>> guard.check([railguard.GuardInput(prompt="How do I kill a Python process?")])[0].flagged
+False
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .errors import ConfigError, InputError, MissingExtraError, ModelError, RailguardError
+from .guard import Guard
+from .types import TASKS, GuardInput, Task, Verdict
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Guard", "GuardInput", "Verdict", "Task", "TASKS",
+    "RailguardError", "InputError", "ConfigError", "ModelError", "MissingExtraError",
+    "load_guard", "check", "__version__",
+]
+
+
+def load_guard(name: str = "embedded", **options) -> Guard:
+    """Build a guard by registry name (``embedded`` is the shipped offline model)."""
+    from .registry import resolve
+
+    return resolve(name, **options)
+
+
+@lru_cache(maxsize=4)
+def _cached(name: str) -> Guard:
+    return load_guard(name)
+
+
+def check(prompt: str, response: str | None = None, *, guard: str = "embedded") -> Verdict:
+    """Check one prompt (and optionally the model's response) with a cached guard."""
+    return _cached(guard).check([GuardInput(prompt=prompt, response=response)])[0]

@@ -1,0 +1,40 @@
+"""Every user-facing failure is a RailguardError subclass with a message that says what to do."""
+
+from __future__ import annotations
+
+
+class RailguardError(Exception):
+    """Base class of all errors railguard raises on purpose."""
+
+
+class InputError(RailguardError, ValueError):
+    """A GuardInput or an input file is malformed."""
+
+
+class ConfigError(RailguardError):
+    """A setting, a guard name or a path is wrong."""
+
+
+class ModelError(RailguardError):
+    """A model artifact is missing, corrupt or does not match its manifest."""
+
+
+class MissingExtraError(RailguardError, ImportError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, extra: str, package: str) -> None:
+        super().__init__(
+            f"this feature needs the '{package}' package: pip install 'railguard[{extra}]'"
+        )
+        self.extra = extra
+        self.package = package
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency, turning its absence into a clear install hint."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # the extra is not installed
+        raise MissingExtraError(extra, module.split(".")[0]) from exc

@@ -1,0 +1,1 @@
+"""Guard backends; each registers itself in :mod:`railguard.registry`."""

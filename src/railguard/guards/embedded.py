@@ -1,0 +1,107 @@
+"""The embedded default: one small encoder pass per text window, shared by every task and category head."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..config import settings
+from ..errors import InputError
+from ..models.artifacts import EMBEDDED_DIR, verify
+from ..models.encoder import TextEncoder, Window
+from ..models.heads import Heads
+from ..registry import register
+from ..types import FLAG_TASKS, TASKS, GuardInput, Verdict, decide
+
+_PROMPT, _RESPONSE, _CONTEXT = 0, 1, 2
+
+
+class EmbeddedGuard:
+    """Runs offline on the CPU from a model directory (the one shipped in the package by default)."""
+
+    def __init__(self, model_dir: str | Path | None = None, *, threads: int | None = None,
+                 batch_size: int | None = None, tier: str = "embedded") -> None:
+        cfg = settings()
+        self.model_dir = Path(model_dir or cfg.model_dir or EMBEDDED_DIR)
+        self.manifest = verify(self.model_dir)
+        enc = self.manifest["encoder"]
+        self.encoder = TextEncoder(
+            self.model_dir / enc["onnx"],
+            self.model_dir / enc["tokenizer"],
+            max_tokens=enc.get("max_tokens", 128),
+            overlap=enc.get("overlap", 32),
+            pair_prompt_tokens=enc.get("pair_prompt_tokens", 48),
+            threads=threads or cfg.threads,
+            batch_size=batch_size or cfg.batch_size,
+        )
+        self.heads = Heads.load(self.model_dir, self.manifest["heads"])
+        self.thresholds: dict[str, float] = dict(self.manifest["thresholds"])
+        self.categories: tuple[str, ...] = tuple(h for h in self.heads.names if h not in TASKS)
+        self.name = tier
+        self._col = {n: i for i, n in enumerate(self.heads.names)}
+
+    def _windows(self, x: GuardInput) -> list[tuple[int, Window]]:
+        out = [(_PROMPT, w) for w in self.encoder.windows(x.prompt)]
+        if x.response is not None:
+            out += [(_RESPONSE, w) for w in self.encoder.pair_windows(x.prompt, x.response)]
+        for doc in x.context:
+            out += [(_CONTEXT, w) for w in self.encoder.windows(doc)]
+        return out
+
+    def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
+        start = time.perf_counter()
+        for x in inputs:
+            if not isinstance(x, GuardInput):
+                raise InputError(f"check() takes GuardInput items, got {type(x).__name__}")
+        owners: list[tuple[int, int]] = []
+        windows: list[Window] = []
+        for i, x in enumerate(inputs):
+            for role, w in self._windows(x):
+                owners.append((i, role))
+                windows.append(w)
+        probs = self.heads.probs(self.encoder.encode(windows)) if windows else np.zeros((0, len(self._col)))
+        per_input: list[dict[int, np.ndarray]] = [{} for _ in inputs]
+        for (i, role), row in zip(owners, probs):
+            per_input[i].setdefault(role, []).append(row)
+        elapsed_ms = (time.perf_counter() - start) * 1000.0
+        share = elapsed_ms / max(1, len(inputs))
+        return [self._verdict(x, {r: np.stack(v) for r, v in rows.items()}, share)
+                for x, rows in zip(inputs, per_input)]
+
+    def _verdict(self, x: GuardInput, rows: dict[int, np.ndarray], latency_ms: float) -> Verdict:
+        col = self._col
+        prompt = rows[_PROMPT].max(axis=0)
+        injection_rows = [rows[_PROMPT]] + ([rows[_CONTEXT]] if _CONTEXT in rows else [])
+        scores: dict[str, float | None] = {
+            "prompt_harmful": float(prompt[col["prompt_harmful"]]),
+            "response_harmful": None,
+            "refusal": None,
+            "jailbreak": float(prompt[col["jailbreak"]]),
+            "injection": float(np.concatenate(injection_rows)[:, col["injection"]].max()),
+        }
+        category_rows = [rows[_PROMPT]]
+        if _RESPONSE in rows:
+            response = rows[_RESPONSE]
+            scores["response_harmful"] = float(response[:, col["response_harmful"]].max())
+            # A refusal shows at the start of an answer; later windows only add noise.
+            scores["refusal"] = float(response[0, col["refusal"]])
+            category_rows.append(response)
+        cats = np.concatenate(category_rows).max(axis=0)
+        decisions = {t: decide(scores[t], self.thresholds[t]) for t in TASKS}
+        return Verdict(
+            **decisions,
+            scores={k: v for k, v in scores.items() if v is not None},
+            categories={c: float(cats[col[c]]) for c in self.categories},
+            tier=self.name,
+            latency_ms=latency_ms,
+            id=x.id,
+            flagged=any(decisions[t] for t in FLAG_TASKS),
+        )
+
+
+@register("embedded", "the shipped CPU model (or embedded:/path/to/model-dir from `railguard train`)")
+def _embedded(argument: str | None = None, **options) -> EmbeddedGuard:
+    return EmbeddedGuard(argument, **options)

@@ -1,0 +1,147 @@
+"""A BERT-style ONNX encoder with a ``tokenizer.json``: text -> overlapping token windows -> pooled vectors.
+
+Long texts are cut into windows of ``max_tokens`` with an overlap, so content at the end of a 1 MB
+document is seen; callers decide per task how window scores combine (usually: the worst window decides).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Token ids of one encoder input; ``type_ids`` mark the second segment of a pair."""
+
+    ids: tuple[int, ...]
+    type_ids: tuple[int, ...]
+
+
+class TextEncoder:
+    """Tokenizes, windows and encodes text with onnxruntime on the CPU; output is mean-pooled."""
+
+    def __init__(
+        self,
+        onnx_path: str | Path,
+        tokenizer_path: str | Path,
+        *,
+        max_tokens: int = 128,
+        overlap: int = 32,
+        pair_prompt_tokens: int = 48,
+        threads: int = 2,
+        batch_size: int = 32,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        if max_tokens < 16 or overlap >= max_tokens - 8:
+            raise ModelError(f"bad window settings: max_tokens={max_tokens}, overlap={overlap}")
+        try:
+            self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        except Exception as exc:  # the tokenizers library raises plain Exceptions for bad files
+            raise ModelError(f"cannot read tokenizer {tokenizer_path}: {exc}") from exc
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.cls_id = self._special("[CLS]")
+        self.sep_id = self._special("[SEP]")
+        self.pad_id = self._special("[PAD]")
+        self.max_tokens = max_tokens
+        self.overlap = overlap
+        self.pair_prompt_tokens = pair_prompt_tokens
+        self.batch_size = batch_size
+
+        options = ort.SessionOptions()
+        # Variable shapes make the default arena grow to gigabytes; without it RSS stays flat.
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(
+                str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types for corrupt graphs
+            raise ModelError(f"cannot load encoder {onnx_path}: {exc}") from exc
+        self._input_names = {i.name for i in self.session.get_inputs()}
+        self.dim = int(self.session.get_outputs()[0].shape[-1])
+
+    def _special(self, token: str) -> int:
+        idx = self.tokenizer.token_to_id(token)
+        if idx is None:
+            raise ModelError(f"tokenizer has no {token} token")
+        return idx
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def _spans(self, n: int, body: int) -> list[tuple[int, int]]:
+        if n <= body:
+            return [(0, n)]
+        step = max(1, body - self.overlap)
+        starts = list(range(0, n - body + 1, step))
+        if starts[-1] + body < n:
+            starts.append(n - body)
+        return [(s, s + body) for s in starts]
+
+    def windows(self, text: str) -> list[Window]:
+        """``[CLS] chunk [SEP]`` windows covering the whole text (one window for an empty text)."""
+        ids = self._ids(text)
+        body = self.max_tokens - 2
+        out = []
+        for s, e in self._spans(len(ids), body):
+            w = (self.cls_id, *ids[s:e], self.sep_id)
+            out.append(Window(w, (0,) * len(w)))
+        return out
+
+    def pair_windows(self, first: str, second: str) -> list[Window]:
+        """``[CLS] first [SEP] chunk-of-second [SEP]`` windows: the start of ``first`` gives context to
+        every window of ``second`` (a prompt and its response)."""
+        head = self._ids(first)[: self.pair_prompt_tokens]
+        ids = self._ids(second)
+        body = self.max_tokens - 3 - len(head)
+        out = []
+        for s, e in self._spans(len(ids), body):
+            a = (self.cls_id, *head, self.sep_id)
+            b = (*ids[s:e], self.sep_id)
+            out.append(Window(a + b, (0,) * len(a) + (1,) * len(b)))
+        return out
+
+    def encode(self, windows: Sequence[Window]) -> np.ndarray:
+        """Mean-pooled encoder output for each window, shape (len(windows), dim), float32."""
+        out = np.zeros((len(windows), self.dim), dtype=np.float32)
+        if not windows:
+            return out
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(windows[i].ids) for i in idx)
+            ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+            types = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                w = windows[i]
+                ids[row, : len(w.ids)] = w.ids
+                types[row, : len(w.ids)] = w.type_ids
+                mask[row, : len(w.ids)] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self._input_names:
+                feeds["token_type_ids"] = types
+            hidden = self.session.run(None, feeds)[0]
+            m = mask[:, :, None].astype(np.float32)
+            out[idx] = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
+        return out
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """One vector per text from its first window (for training heads and quick similarity)."""
+        return self.encode([self.windows(t)[0] for t in texts])

@@ -1,0 +1,61 @@
+"""Guard names -> factories. Backends register themselves; callers resolve names here.
+
+A name is ``kind`` or ``kind:argument`` (``embedded``, ``hf:path/to/model``, ``peer:svguardian``);
+the part after the first colon is passed to the factory.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from .errors import ConfigError
+from .guard import Guard
+
+Factory = Callable[..., Guard]
+_FACTORIES: dict[str, Factory] = {}
+_DESCRIPTIONS: dict[str, str] = {}
+# Backends that live in their own module, imported only when their name is asked for.
+_LAZY_MODULES: dict[str, str] = {
+    "embedded": "railguard.guards.embedded",
+}
+
+
+def register(kind: str, description: str = "") -> Callable[[Factory], Factory]:
+    """Decorator: make ``factory(argument: str | None, **options)`` resolvable as ``kind[:argument]``."""
+
+    def wrap(factory: Factory) -> Factory:
+        _FACTORIES[kind] = factory
+        _DESCRIPTIONS[kind] = description or (factory.__doc__ or "").strip().split("\n")[0]
+        return factory
+
+    return wrap
+
+
+def _factory(kind: str) -> Factory:
+    if kind not in _FACTORIES and kind in _LAZY_MODULES:
+        importlib.import_module(_LAZY_MODULES[kind])
+    try:
+        return _FACTORIES[kind]
+    except KeyError:
+        known = ", ".join(sorted(available()))
+        raise ConfigError(f"unknown guard '{kind}'; known guards: {known}") from None
+
+
+def resolve(name: str, **options) -> Guard:
+    """Build the guard a name stands for."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError("a guard name must be a non-empty string such as 'embedded'")
+    kind, _, argument = name.strip().partition(":")
+    return _factory(kind)(argument or None, **options)
+
+
+def available() -> dict[str, str]:
+    """Known guard kinds and a one-line description of each."""
+    for kind in _LAZY_MODULES:
+        if kind not in _FACTORIES:
+            try:
+                importlib.import_module(_LAZY_MODULES[kind])
+            except ImportError:
+                continue
+    return dict(sorted(_DESCRIPTIONS.items()))

@@ -1,0 +1,1 @@
+"""Training: the data pool, augmentation, fine-tuning and export of the embedded model."""

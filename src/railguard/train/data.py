@@ -1,0 +1,458 @@
+"""The training pool: shared datasets -> labelled examples for every head, deduplicated against the tests.
+
+Each source has its own mapping because the sources disagree on what their labels mean (see the data
+README's "Known pitfalls"); the choices are written next to the source they concern.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import random
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..taxonomy import CATEGORY_NAMES
+from ..types import TASKS
+
+log = logging.getLogger(__name__)
+
+HEADS: tuple[str, ...] = TASKS + CATEGORY_NAMES
+#: Benchmarks whose rows are all test: never trained on, and the pool is deduplicated against them.
+TEST_SETS: tuple[str, ...] = (
+    "openai_moderation", "xstest", "xstest_responses", "simple_safety_tests", "harmbench", "multijail",
+)
+PROMPT, RESPONSE = "prompt", "response"
+
+
+@dataclass(slots=True)
+class Example:
+    """One encoder input with the targets it teaches; heads missing from ``targets`` are not trained on it.
+
+    ``view`` is ``prompt`` (the text alone) or ``response`` (``text`` is the prompt, ``pair`` the answer).
+    """
+
+    text: str
+    targets: dict[str, float]
+    source: str
+    view: str = PROMPT
+    pair: str | None = None
+    weight: float = 1.0
+    lang: str = "en"
+    key: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = norm_key(self.text + "\x00" + (self.pair or ""))
+
+
+_NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def norm_key(text: str) -> str:
+    """Case- and punctuation-insensitive key for duplicate detection."""
+    return _NON_ALNUM.sub(" ", text.lower()).strip()
+
+
+def read_rows(data_dir: Path, name: str) -> list[dict]:
+    path = Path(data_dir) / name / "data.jsonl.gz"
+    if not path.is_file():
+        raise ConfigError(f"dataset {name!r} not found at {path}; point RAILGUARD_DATA or --data at the data folder")
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def data_hashes(data_dir: Path, names: Iterable[str]) -> dict[str, str]:
+    out = {}
+    for name in names:
+        path = Path(data_dir) / name / "data.jsonl.gz"
+        if path.is_file():
+            out[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def _b(value) -> float | None:
+    return None if value is None else float(bool(value))
+
+
+def _cats(present: Iterable[str]) -> dict[str, float]:
+    """Category targets for a harmful example whose categories are known: those 1, the rest 0."""
+    present = set(present)
+    unknown = present - set(CATEGORY_NAMES)
+    if unknown:
+        raise ValueError(f"unknown categories {unknown}")
+    return {c: float(c in present) for c in CATEGORY_NAMES}
+
+
+BENIGN_CATS: dict[str, float] = {c: 0.0 for c in CATEGORY_NAMES}
+BENIGN_PROMPT: dict[str, float] = {"prompt_harmful": 0.0, "jailbreak": 0.0, "injection": 0.0, **BENIGN_CATS}
+
+# --- category maps from each source's own names to our taxonomy -----------------------------------
+JBB_CATS = {
+    "Harassment/Discrimination": ["harassment", "hate"], "Malware/Hacking": ["cybercrime"],
+    "Physical harm": ["violence"], "Economic harm": ["crime"], "Fraud/Deception": ["fraud"],
+    "Disinformation": ["misinformation"], "Sexual/Adult content": ["sexual"], "Privacy": ["privacy"],
+    "Expert advice": ["specialized_advice"], "Government decision-making": ["crime"],
+    "Defamation": ["defamation"], "Child pornography": ["sexual_minors"], "Bomb building": ["weapons"],
+}
+DNA_CATS = {
+    "Adult Content": ["sexual"], "Assisting illegal activities": ["crime"],
+    "Social stereotypes and unfair discrimination": ["hate"], "Toxic language (hate speech)": ["hate", "harassment"],
+    "Risks from leaking or inferring sensitive information (organization/gov)": ["privacy"],
+    "Compromise privacy by leaking or inferring private information (person/individual)": ["privacy"],
+    "Disseminating false or misleading information": ["misinformation"],
+    "Causing material harm by disseminating misinformation e.g. in medicine or law": ["specialized_advice"],
+    "Reducing the cost of disinformation campaigns": ["misinformation"],
+    "Nudging or advising users to perform unethical or unsafe actions": ["crime"],
+    "Mental Health or Overreliance Crisis": ["self_harm"],
+}
+PYRIT_CATS = {
+    "violence": ["violence"], "hate_speech": ["hate"], "self_harm": ["self_harm"], "privacy": ["privacy"],
+    "exploits": ["cybercrime"], "sexual": ["sexual"],
+}
+XSAFETY_KEEP = {  # category -> (targets, our categories); the mild or benign-looking ones are left out
+    "Crimes_And_Illegal_Activities": ({"prompt_harmful": 1.0, "jailbreak": 0.0}, ["crime"]),
+    "Crimes_And_Illegal_Activities_en": ({"prompt_harmful": 1.0, "jailbreak": 0.0}, ["crime"]),
+    "Insult": ({"prompt_harmful": 1.0, "jailbreak": 0.0, "injection": 0.0}, ["harassment"]),
+    "Unfairness_And_Discrimination": ({"prompt_harmful": 1.0, "jailbreak": 0.0, "injection": 0.0}, ["hate"]),
+    "Unsafe_Instruction_Topic": ({"prompt_harmful": 1.0}, None),
+    "Role_Play_Instruction": ({"jailbreak": 1.0}, None),
+    "Goal_Hijacking": ({"injection": 1.0}, None),
+}
+
+
+def _first_cats(row_cats: Iterable[str], table: dict[str, list[str]]) -> list[str] | None:
+    found = [c for name in row_cats for c in table.get(name, [])]
+    return sorted(set(found)) or None
+
+
+def _prompt_example(text, targets, source, cats=None, **kw) -> Example:
+    t = dict(targets)
+    if cats is not None:
+        t.update(_cats(cats))
+    elif t.get("prompt_harmful") == 0.0:
+        t.update(BENIGN_CATS)
+    return Example(text=text, targets=t, source=source, **kw)
+
+
+def _response_example(prompt, response, targets, source, cats=None, **kw) -> Example:
+    t = dict(targets)
+    if cats is not None and t.get("response_harmful") == 1.0:
+        t.update(_cats(cats))
+    elif t.get("response_harmful") == 0.0:
+        t.update(BENIGN_CATS)
+    return Example(text=prompt, pair=response, targets=t, source=source, view=RESPONSE, **kw)
+
+
+def _train(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r.get("split") == "train" and isinstance(r.get("prompt"), str)]
+
+
+# --- one function per source -----------------------------------------------------------------------
+def _advbench(rows, rng):
+    for r in rows:
+        yield _prompt_example(r["prompt"], {"prompt_harmful": 1.0, "jailbreak": 0.0, "injection": 0.0}, "advbench")
+
+
+def _benign_instructions(rows, rng):
+    by_kind = defaultdict(list)
+    for r in rows:
+        by_kind[r["categories"][0] if r["categories"] else ""].append(r)
+    caps = {"gsm8k": 1500, "code_alpaca": 2500, "instructionwild": 1302}
+    for kind, items in by_kind.items():
+        rng.shuffle(items)
+        for n, r in enumerate(items[: caps.get(kind, 1000)]):
+            yield _prompt_example(r["prompt"], BENIGN_PROMPT, "benign_instructions")
+            if r.get("response") and n % 2 == 0:
+                yield _response_example(r["prompt"], r["response"],
+                                        {"response_harmful": 0.0, "refusal": 0.0}, "benign_instructions")
+
+
+def _toxigen(rows, rng):
+    for r in rows:
+        harmful = _b(r["prompt_harmful"])
+        if harmful is None:
+            continue
+        cats = ["hate"] if harmful else None
+        yield _prompt_example(r["prompt"], {"prompt_harmful": harmful, "jailbreak": 0.0, "injection": 0.0},
+                              "toxigen", cats)
+
+
+def _davidson(rows, rng):
+    # "offensive_language" tweets are labelled not harmful there but count as harassment for OpenAI-style
+    # moderation; we keep a sample of them as harassment with a low weight instead of either extreme.
+    rows = list(rows)
+    rng.shuffle(rows)
+    offensive = 0
+    for r in rows:
+        kind = r["categories"][0] if r["categories"] else ""
+        base = {"jailbreak": 0.0, "injection": 0.0}
+        if kind == "hate_speech":
+            yield _prompt_example(r["prompt"], {**base, "prompt_harmful": 1.0}, "davidson", ["hate", "harassment"])
+        elif kind == "offensive_language":
+            offensive += 1
+            if offensive <= 3000:
+                yield _prompt_example(r["prompt"], {**base, "prompt_harmful": 1.0}, "davidson", ["harassment"],
+                                      weight=0.4)
+        elif kind == "neither":
+            yield _prompt_example(r["prompt"], BENIGN_PROMPT, "davidson")
+
+
+def _xsafety(rows, rng):
+    # Every labelled row is harmful and nine languages appear only as positives: keep the clearly harmful
+    # categories, and give non-English rows a low weight (benign_multilingual supplies their negatives).
+    for r in rows:
+        cat = r["categories"][0] if r["categories"] else ""
+        if cat not in XSAFETY_KEEP:
+            continue
+        targets, cats = XSAFETY_KEEP[cat]
+        weight = 1.0 if r.get("lang") == "en" else 0.25
+        yield _prompt_example(r["prompt"], targets, "xsafety", cats, weight=weight, lang=r.get("lang") or "en")
+
+
+def _degenerate(text: str) -> bool:
+    stripped = text.strip()
+    return len(stripped) < 8 or len(set(stripped)) < 6
+
+
+def _tensor_trust(rows, rng):
+    # Negatives here are defence system prompts (another genre than the attacks); benign instructions
+    # and documents elsewhere in the pool are the same genre as attacks, which breaks the shortcut.
+    for r in rows:
+        if _degenerate(r["prompt"]):
+            continue
+        if r.get("injection"):
+            yield _prompt_example(r["prompt"], {"injection": 1.0, "jailbreak": 1.0}, "tensor_trust")
+        else:
+            yield _prompt_example(r["prompt"], BENIGN_PROMPT, "tensor_trust", weight=0.5)
+
+
+def _common_affix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _bipia(rows, rng):
+    # Injections sit anywhere in long documents. Every attacked document also exists clean, so the
+    # injected span is found by comparing with its clean twin; we train on a slice around that span
+    # and on random slices of clean documents.
+    rows = [r for r in rows if r.get("injection") is not None]
+    clean = [r["prompt"] for r in rows if not r["injection"]]
+    by_prefix = defaultdict(list)
+    for c in clean:
+        by_prefix[c[:40]].append(c)
+    slice_chars = 480
+    for r in rows:
+        text = r["prompt"]
+        if not r["injection"]:
+            if len(text) <= slice_chars:
+                yield _prompt_example(text, {"injection": 0.0, "jailbreak": 0.0}, "bipia")
+            else:
+                for _ in range(2):
+                    s = rng.randrange(0, len(text) - slice_chars)
+                    yield _prompt_example(text[s : s + slice_chars], {"injection": 0.0, "jailbreak": 0.0}, "bipia")
+            continue
+        candidates = by_prefix.get(text[:40]) or clean
+        best, best_score = None, 0
+        for c in candidates[:50]:
+            pre = _common_affix(text, c)
+            suf = _common_affix(text[::-1], c[::-1])
+            if pre + suf > best_score:
+                best, best_score = (pre, len(text) - suf), pre + suf
+        if best is None or best_score < 0.3 * len(text):
+            if len(text) <= slice_chars:
+                yield _prompt_example(text, {"injection": 1.0}, "bipia")
+            continue
+        start, end = best
+        start, end = min(start, end), max(start, end)
+        pad = max(0, (slice_chars - (end - start)) // 2)
+        yield _prompt_example(text[max(0, start - pad) : end + pad], {"injection": 1.0}, "bipia")
+
+
+def _injection_sets(source):
+    def gen(rows, rng):
+        for r in rows:
+            label = r.get("injection")
+            if label is None:
+                continue
+            text = r["prompt"]
+            kinds = set(r.get("categories") or [])
+            if label:
+                if len(text.split()) <= 3:  # "Inject", "Log system": no signal, only noise
+                    continue
+                jailbreak = 1.0 if kinds & {"jailbreak", "persona_replacement"} else None
+                targets = {"injection": 1.0}
+                if jailbreak is not None:
+                    targets["jailbreak"] = jailbreak
+                yield _prompt_example(text, targets, source)
+            else:
+                yield _prompt_example(text, BENIGN_PROMPT, source)
+    return gen
+
+
+def _jbb(rows, rng):
+    for r in rows:
+        cats = _first_cats(r["categories"], JBB_CATS)
+        harmful = _b(r["prompt_harmful"])
+        targets = {"prompt_harmful": harmful, "jailbreak": _b(r["adversarial"]), "injection": 0.0}
+        targets = {k: v for k, v in targets.items() if v is not None}
+        yield _prompt_example(r["prompt"], targets, "jbb", cats if harmful else None)
+        if r.get("response") and r.get("response_harmful") is not None:
+            yield _response_example(r["prompt"], r["response"], {"response_harmful": _b(r["response_harmful"])},
+                                    "jbb", cats)
+
+
+def _do_not_answer(rows, rng):
+    seen = set()
+    for r in rows:
+        cats = _first_cats(r["categories"], DNA_CATS)
+        chatbot = "Human-Chatbot Interaction Harms" in r["categories"]
+        if r["prompt"] not in seen:
+            seen.add(r["prompt"])
+            if not chatbot:  # "are you my friend?" is not a harmful prompt
+                yield _prompt_example(r["prompt"], {"prompt_harmful": 1.0, "jailbreak": 0.0, "injection": 0.0},
+                                      "do_not_answer", cats)
+        if r.get("response"):
+            targets = {"response_harmful": _b(r["response_harmful"]), "refusal": _b(r["response_refusal"])}
+            targets = {k: v for k, v in targets.items() if v is not None}
+            if targets:
+                yield _response_example(r["prompt"], r["response"], targets, "do_not_answer", cats)
+
+
+def _pyrit(rows, rng):
+    # info_integrity grades hallucination and representational grades bias: not safety harm.
+    for r in rows:
+        kind = r["categories"][0] if r["categories"] else ""
+        if kind not in PYRIT_CATS or r.get("response_harmful") is None or not r.get("response"):
+            continue
+        yield _response_example(r["prompt"], r["response"], {"response_harmful": _b(r["response_harmful"])},
+                                "pyrit", PYRIT_CATS[kind])
+
+
+def _benign_multilingual(rows, rng):
+    by_lang = defaultdict(list)
+    for r in rows:
+        by_lang[r.get("lang") or "en"].append(r)
+    for lang, items in by_lang.items():
+        rng.shuffle(items)
+        for r in items[:300]:
+            yield _prompt_example(r["prompt"], BENIGN_PROMPT, "benign_multilingual", lang=lang)
+
+
+SOURCES = {
+    "advbench_maliciousinstruct": _advbench,
+    "benign_instructions": _benign_instructions,
+    "toxigen": _toxigen,
+    "davidson_hate_offensive": _davidson,
+    "xsafety": _xsafety,
+    "tensor_trust": _tensor_trust,
+    "bipia": _bipia,
+    "injection_slabs": _injection_sets("injection_slabs"),
+    "injection_neuralchemy": _injection_sets("injection_neuralchemy"),
+    "jbb_artifacts": _jbb,
+    "do_not_answer_responses": _do_not_answer,
+    "pyrit_harm": _pyrit,
+    "benign_multilingual": _benign_multilingual,
+}
+
+
+def _test_keys(data_dir: Path) -> set[str]:
+    keys = set()
+    for name in TEST_SETS + ("bipia", "injection_slabs", "injection_neuralchemy"):
+        path = Path(data_dir) / name / "data.jsonl.gz"
+        if not path.is_file():
+            continue
+        for r in read_rows(data_dir, name):
+            if r.get("split") != "test":
+                continue
+            for text in (r.get("prompt"), r.get("response")):
+                if isinstance(text, str) and len(text) > 12:
+                    k = norm_key(text)
+                    keys.add(k)
+                    keys.add(k[:80])
+    return keys
+
+
+def _is_test(ex: Example, test_keys: set[str]) -> bool:
+    k = norm_key(ex.text)
+    if k in test_keys or (len(k) >= 80 and k[:80] in test_keys):
+        return True
+    if ex.pair is not None:
+        p = norm_key(ex.pair)
+        return p in test_keys or (len(p) >= 80 and p[:80] in test_keys)
+    return False
+
+
+def holdout_of(key: str, fraction: float, seed: int) -> bool:
+    h = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(h[:4], "big") / 2**32 < fraction
+
+
+@dataclass
+class Pool:
+    train: list[Example]
+    heldout: list[Example]
+    stats: dict
+
+
+def build_pool(data_dir: Path, *, seed: int = 13, heldout_fraction: float = 0.12,
+               extra: Iterable[Example] = (), sources: Iterable[str] | None = None) -> Pool:
+    """All training examples, deduplicated within the pool and against every test set, split by text."""
+    rng = random.Random(seed)
+    data_dir = Path(data_dir)
+    test_keys = _test_keys(data_dir)
+    examples: list[Example] = []
+    names = list(sources) if sources is not None else list(SOURCES)
+    for name in names:
+        if not (data_dir / name / "data.jsonl.gz").is_file():
+            log.warning("dataset %s is missing from %s; skipped", name, data_dir)
+            continue
+        examples.extend(SOURCES[name](_train(read_rows(data_dir, name)), rng))
+    examples.extend(extra)
+
+    dropped_test = 0
+    merged: dict[tuple[str, str], Example] = {}
+    conflicts = 0
+    for ex in examples:
+        if _is_test(ex, test_keys):
+            dropped_test += 1
+            continue
+        k = (ex.view, ex.key)
+        if k in merged:
+            old = merged[k]
+            for head, v in ex.targets.items():
+                if head in old.targets and old.targets[head] != v:
+                    conflicts += 1
+                    old.targets.pop(head)  # conflicting labels teach nothing: drop that head
+                elif head not in old.targets:
+                    old.targets[head] = v
+            continue
+        merged[k] = ex
+    pool = [ex for ex in merged.values() if ex.targets]
+    train, heldout = [], []
+    for ex in pool:
+        (heldout if holdout_of(norm_key(ex.text), heldout_fraction, seed) else train).append(ex)
+    stats = {
+        "examples": len(pool),
+        "train": len(train),
+        "heldout": len(heldout),
+        "dropped_overlapping_test": dropped_test,
+        "label_conflicts_dropped": conflicts,
+        "by_source": dict(Counter(ex.source for ex in pool)),
+    }
+    return Pool(train, heldout, stats)
+
+
+def iter_targets(examples: Iterable[Example], head: str) -> Iterator[tuple[Example, float]]:
+    for ex in examples:
+        if head in ex.targets:
+            yield ex, ex.targets[head]

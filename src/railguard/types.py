@@ -1,0 +1,143 @@
+"""The values every guard speaks: GuardInput in, Verdict out. Frozen, validated, no I/O."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InputError
+
+
+class Task(str, enum.Enum):
+    """The binary decisions a guard makes."""
+
+    PROMPT_HARMFUL = "prompt_harmful"
+    RESPONSE_HARMFUL = "response_harmful"
+    REFUSAL = "refusal"
+    JAILBREAK = "jailbreak"
+    INJECTION = "injection"
+
+
+TASKS: tuple[str, ...] = tuple(t.value for t in Task)
+#: Tasks that only apply when the input carries a response.
+RESPONSE_TASKS: frozenset[str] = frozenset({Task.RESPONSE_HARMFUL.value, Task.REFUSAL.value})
+#: Tasks whose positive answer makes a verdict ``flagged`` (a refusal is information, not a violation).
+FLAG_TASKS: tuple[str, ...] = ("prompt_harmful", "response_harmful", "jailbreak", "injection")
+
+
+def _check_text(name: str, value: Any, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        kind = "None" if value is None else type(value).__name__
+        raise InputError(f"GuardInput.{name} must be a string, got {kind}")
+
+
+@dataclass(frozen=True, slots=True)
+class GuardInput:
+    """One thing to check: a prompt, optionally the model's response and documents given as context.
+
+    ``context`` holds text the model reads but the user did not write (a retrieved document, an email,
+    a web page, a tool result); instructions hidden there are indirect prompt injections.
+    """
+
+    prompt: str
+    response: str | None = None
+    context: tuple[str, ...] = ()
+    id: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_text("prompt", self.prompt, optional=False)
+        _check_text("response", self.response, optional=True)
+        context = self.context
+        if context is None:
+            context = ()
+        elif isinstance(context, str):
+            context = (context,)
+        elif isinstance(context, Sequence):
+            context = tuple(context)
+        else:
+            raise InputError(
+                f"GuardInput.context must be a string or a list of strings, got {type(context).__name__}"
+            )
+        for doc in context:
+            _check_text("context[]", doc, optional=False)
+        object.__setattr__(self, "context", context)
+        if self.id is not None and not isinstance(self.id, str):
+            object.__setattr__(self, "id", str(self.id))
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 4)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A guard's answer for one GuardInput.
+
+    Task fields are True/False, or None when the task does not apply (no response given) or the guard
+    could not decide (then ``error`` says why). ``scores`` holds calibrated probabilities per task and
+    ``categories`` calibrated probabilities per category of :mod:`railguard.taxonomy`.
+    """
+
+    prompt_harmful: bool | None = None
+    response_harmful: bool | None = None
+    refusal: bool | None = None
+    jailbreak: bool | None = None
+    injection: bool | None = None
+    scores: Mapping[str, float] = field(default_factory=dict)
+    categories: Mapping[str, float] = field(default_factory=dict)
+    tier: str = ""
+    latency_ms: float = 0.0
+    error: str | None = None
+    id: str | None = None
+    flagged: bool = False
+
+    @classmethod
+    def failed(cls, error: str, *, tier: str, id: str | None = None, flagged: bool = True) -> Verdict:
+        """A verdict for an input the guard could not judge; fail-closed (flagged) unless told otherwise."""
+        return cls(tier=tier, error=error, id=id, flagged=flagged)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict as one JSON-ready object (the schema of ``railguard check --json``)."""
+        out: dict[str, Any] = {
+            "flagged": self.flagged,
+            "prompt_harmful": self.prompt_harmful,
+            "response_harmful": self.response_harmful,
+            "refusal": self.refusal,
+            "jailbreak": self.jailbreak,
+            "injection": self.injection,
+            "scores": {k: _round(v) for k, v in self.scores.items()},
+            "categories": {k: _round(v) for k, v in self.categories.items()},
+            "tier": self.tier,
+            "latency_ms": round(float(self.latency_ms), 3),
+            "error": self.error,
+        }
+        if self.id is not None:
+            out["id"] = self.id
+        return out
+
+
+VERDICT_KEYS: tuple[str, ...] = (
+    "flagged",
+    "prompt_harmful",
+    "response_harmful",
+    "refusal",
+    "jailbreak",
+    "injection",
+    "scores",
+    "categories",
+    "tier",
+    "latency_ms",
+    "error",
+)
+
+
+def decide(score: float | None, threshold: float) -> bool | None:
+    """Turn a calibrated score into a decision; None stays None (task not applicable)."""
+    if score is None or math.isnan(score):
+        return None
+    return bool(score >= threshold)
