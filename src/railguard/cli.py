@@ -1,0 +1,226 @@
+"""The ``railguard`` command: parses arguments, calls the library, prints. No model logic lives here.
+
+Every RailguardError (and every unreadable path) ends the command with one line ``error: <message>`` on
+stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from . import __version__, load_guard
+from .errors import ConfigError, MissingExtraError, ModelError, RailguardError
+from .types import FLAG_TASKS, TASKS, GuardInput, Verdict
+
+EXIT_ERROR = 2
+_TOP_CATEGORIES = 3
+
+
+class _Group(TyperGroup):
+    """Turns the errors we raise on purpose into one line on stderr instead of a traceback."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RailguardError as exc:
+            _fail(str(exc))
+        except OSError as exc:
+            _fail(f"{exc.strerror}: {exc.filename}" if exc.filename and exc.strerror else str(exc))
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(EXIT_ERROR)
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Offline, CPU-fast guardrails: harm, refusal, jailbreak and prompt-injection checks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals would print the user's prompts
+)
+
+GuardName = Annotated[str, typer.Option("--guard", help="guard to run, by registry name (see `railguard info`)")]
+DataDir = Annotated[Path | None, typer.Option("--data", help="the datasets folder [default: RAILGUARD_DATA "
+                                                              "or the shared data folder]")]
+Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="show a progress bar on stderr")]
+
+
+def _import(module: str, extra: str):
+    """Import a heavy part of railguard only when its command runs, with a clear message when it cannot be."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+            raise ConfigError(f"{module} is not part of this railguard installation") from None
+        raise MissingExtraError(extra, (exc.name or "a dependency").split(".")[0]) from None
+
+
+def _data_dir(data: Path | None) -> Path:
+    from .config import Settings
+
+    return data if data is not None else Settings.from_env().data_dir
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+@app.command()
+def check(
+    text: Annotated[str, typer.Argument(help="the prompt (the user's message) to check")],
+    response: Annotated[str | None, typer.Option(help="the model's answer to the prompt, to check as well")] = None,
+    context: Annotated[list[str] | None, typer.Option(
+        help="a document the model reads (retrieved text, email, tool output); repeat for several")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the verdict as one JSON object")] = False,
+    guard: GuardName = "embedded",
+) -> None:
+    """Check one prompt (and optionally a response and context documents)."""
+    item = GuardInput(prompt=text, response=response, context=tuple(context or ()))
+    verdict = load_guard(guard).check([item])[0]
+    if as_json:
+        typer.echo(json.dumps(verdict.to_dict(), ensure_ascii=False))
+    else:
+        _print_verdict(verdict)
+
+
+def _print_verdict(verdict: Verdict) -> None:
+    console = Console(highlight=False)
+    if verdict.error is not None:
+        console.print(f"[bold red]could not decide[/] ({verdict.error}); treated as flagged: {verdict.flagged}")
+    else:
+        console.print("[bold red]FLAGGED[/]" if verdict.flagged else "[bold green]not flagged[/]")
+    table = Table("task", "decision", "score")
+    for task in TASKS:
+        decision = getattr(verdict, task)
+        if decision is None:
+            shown = "n/a"
+        elif task in FLAG_TASKS:
+            shown = "[red]yes[/]" if decision else "[green]no[/]"
+        else:
+            shown = "yes" if decision else "no"
+        table.add_row(task, shown, _fmt(verdict.scores.get(task)))
+    console.print(table)
+    top = sorted(verdict.categories.items(), key=lambda kv: kv[1], reverse=True)[:_TOP_CATEGORIES]
+    if top:
+        console.print("top categories: " + ", ".join(f"{name} {score:.2f}" for name, score in top))
+    console.print(f"[dim]guard {verdict.tier}, {verdict.latency_ms:.1f} ms[/]")
+
+
+@app.command()
+def moderate(
+    in_path: Annotated[Path, typer.Argument(metavar="IN", help="rows to check: .jsonl, .jsonl.gz, .csv or .parquet")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="where to write one verdict JSON line per row")],
+    guard: GuardName = "embedded",
+    batch_size: Annotated[int, typer.Option(min=1, help="rows per guard call")] = 64,
+    text_field: Annotated[str, typer.Option(help="field holding the prompt")] = "prompt",
+    response_field: Annotated[str, typer.Option(help="field holding the model's response")] = "response",
+    id_field: Annotated[str, typer.Option(help="field holding the row id")] = "id",
+    context_field: Annotated[str, typer.Option(help="field holding context documents")] = "context",
+    progress: Progress = True,
+) -> None:
+    """Check every row of a file; malformed rows come out as errors, in order, never dropped."""
+    from .moderate import moderate_file
+
+    summary = moderate_file(in_path, out, guard, batch_size=batch_size, text_field=text_field,
+                            response_field=response_field, id_field=id_field, context_field=context_field,
+                            progress=progress)
+    typer.echo(f"rows: {summary.rows:,}, flagged: {summary.flagged:,}, errors: {summary.errors:,}, "
+               f"{summary.rows_per_s:,.1f} rows/s -> {summary.out_path}", err=True)
+
+
+@app.command()
+def train(
+    data: DataDir = None,
+    out: Annotated[Path, typer.Option("--out", help="model folder to write")] = Path("runs/model"),
+    seed: Annotated[int, typer.Option(help="random seed")] = 13,
+    epochs: Annotated[int, typer.Option(min=0, help="encoder fine-tuning epochs (0: train the heads only)")] = 2,
+    sources: Annotated[str | None, typer.Option(help="comma-separated datasets to train on [default: all]")] = None,
+    max_examples: Annotated[int | None, typer.Option(min=1, help="train on at most this many examples")] = None,
+    progress: Progress = True,
+) -> None:
+    """Train a model folder from the datasets; use it with --guard embedded:OUT."""
+    pipeline = _import("railguard.train.pipeline", "train")
+    names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
+    manifest = pipeline.train(_data_dir(data), out, seed=seed, epochs=epochs, sources=names,
+                              max_examples=max_examples, progress=progress)
+    _print_manifest(manifest)
+    typer.echo(f"model written to {out}; try it with: railguard check --guard embedded:{out} \"...\"")
+
+
+def _print_manifest(manifest: dict[str, Any]) -> None:
+    metrics: dict[str, Any] = manifest.get("heldout_metrics") or {}
+    thresholds: dict[str, float] = manifest.get("thresholds") or {}
+    tasks = [t for t in TASKS if isinstance(metrics.get(t), dict) or t in thresholds]
+    names = list(dict.fromkeys(k for t in tasks for k in metrics.get(t) or {}))
+    table = Table("task", "threshold", *names, title="held-out metrics")
+    for task in tasks:
+        row = metrics.get(task) or {}
+        table.add_row(task, _fmt(thresholds.get(task)), *(_fmt(row.get(k)) for k in names))
+    console = Console(highlight=False)
+    console.print(table)
+    for key, value in metrics.items():
+        if key not in TASKS:
+            shown = ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()) if isinstance(value, dict) else _fmt(value)
+            console.print(f"{key}: {shown}", soft_wrap=True)
+
+
+@app.command(name="eval")
+def evaluate(
+    guard: Annotated[list[str] | None, typer.Option(
+        "--guard", help="guard to evaluate; repeat to compare several [default: embedded]")] = None,
+    bench: Annotated[str | None, typer.Option(help="comma-separated benchmarks [default: all]")] = None,
+    data: DataDir = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="at most this many rows per benchmark")] = None,
+    progress: Progress = True,
+) -> None:
+    """Evaluate guards on the benchmarks; prints a Markdown table."""
+    runner = _import("railguard.eval.runner", "train")
+    benches = [b.strip() for b in bench.split(",") if b.strip()] if bench else None
+    results = runner.evaluate(guard or ["embedded"], benches=benches, data_dir=_data_dir(data), limit=limit,
+                              progress=progress)
+    typer.echo(runner.markdown_table(results))
+
+
+@app.command()
+def info() -> None:
+    """Show the version, the model files in use, the settings and the available guards."""
+    from .config import Settings
+    from .models.artifacts import EMBEDDED_DIR, MANIFEST, read_manifest
+    from .registry import available
+
+    settings = Settings.from_env()
+    model_dir = settings.model_dir or EMBEDDED_DIR
+    typer.echo(f"railguard {__version__}")
+    origin = "from RAILGUARD_MODEL_DIR" if settings.model_dir else "shipped"
+    typer.echo(f"model dir: {model_dir} ({origin})")
+    try:
+        files = read_manifest(model_dir).get("files") or {}
+    except ModelError as exc:
+        typer.echo(f"  no usable model: {exc}")
+        files = {}
+    for name, sha256 in files.items():
+        missing = "" if (model_dir / name).is_file() else "  (missing)"
+        typer.echo(f"  {name}  sha256 {sha256}{missing}")
+    if files:
+        typer.echo(f"  ({MANIFEST} lists {len(files)} files)")
+    typer.echo("settings:")
+    for field in dataclasses.fields(settings):
+        typer.echo(f"  {field.name}: {getattr(settings, field.name)}")
+    typer.echo("guards:")
+    for name, description in available().items():
+        typer.echo(f"  {name}  {description}".rstrip())

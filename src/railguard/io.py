@@ -1,0 +1,233 @@
+"""Reading rows to moderate from JSONL, CSV and Parquet files, one row at a time.
+
+:func:`iter_inputs` yields ``(row_id, GuardInput | error_message)`` for every row of a file, in order and
+in constant memory. A malformed row (invalid JSON or UTF-8, a missing or non-string prompt, a blank
+line) is yielded as its error message instead of a GuardInput, so a caller never loses or reorders
+rows. A row's id is its ``id`` field, or its 0-based row number as a string when it has none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import json
+import math
+import sys
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import InputError
+from .types import GuardInput
+
+#: File name endings :func:`iter_inputs` understands (``.gz`` is gzip-compressed).
+SUPPORTED: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".csv", ".csv.gz", ".parquet", ".pq")
+_JSONL, _CSV, _PARQUET = "jsonl", "csv", "parquet"
+_FORMATS = {".jsonl": _JSONL, ".ndjson": _JSONL, ".csv": _CSV, ".parquet": _PARQUET, ".pq": _PARQUET}
+_PARQUET_BATCH = 1024
+# Documents moderated as context easily exceed the csv module's default 128 KiB field limit.
+_CSV_FIELD_LIMIT = 2**31 - 1
+
+Row = tuple[str, GuardInput | str]
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """Which field (JSON key, CSV or Parquet column) of a row holds what."""
+
+    text: str = "prompt"
+    response: str = "response"
+    id: str = "id"
+    context: str = "context"
+
+
+def file_format(path: str | Path) -> tuple[str, bool]:
+    """``(format, gzipped)`` of a file from its name; InputError for a name we cannot read."""
+    name = Path(path).name.lower()
+    gzipped = name.endswith(".gz")
+    stem = name[: -len(".gz")] if gzipped else name
+    fmt = _FORMATS.get(Path(stem).suffix)
+    if fmt is None or (gzipped and fmt == _PARQUET):
+        raise InputError(f"cannot read {path}: supported files end in {', '.join(SUPPORTED)}")
+    return fmt, gzipped
+
+
+def _open_binary(path: Path, gzipped: bool) -> IO[bytes]:
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+
+
+@contextlib.contextmanager
+def _gzip_errors(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise InputError(f"{path} is not a readable gzip file: {exc}") from None
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"input file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a .jsonl, .csv or .parquet file")
+
+
+def iter_inputs(path: str | Path, fields: Fields = Fields()) -> Iterator[Row]:
+    """Every row of ``path`` as ``(row_id, GuardInput)``, or ``(row_id, error_message)`` when malformed."""
+    path = Path(path)
+    fmt, gzipped = file_format(path)
+    _check_readable(path)
+    if fmt == _JSONL:
+        return _jsonl_rows(path, gzipped, fields)
+    if fmt == _CSV:
+        return _csv_rows(path, gzipped, fields)
+    return _parquet_rows(path, fields)
+
+
+def count_rows(path: str | Path) -> int:
+    """How many rows :func:`iter_inputs` will yield, read without keeping the file in memory."""
+    path = Path(path)
+    fmt, gzipped = file_format(path)
+    _check_readable(path)
+    if fmt == _PARQUET:
+        return _parquet_file(path).metadata.num_rows
+    if fmt == _CSV:
+        with _gzip_errors(path), _open_csv(path, gzipped) as f:
+            return sum(1 for _ in _csv_records(csv.DictReader(f)))
+    lines, last = 0, b"\n"
+    with _gzip_errors(path), _open_binary(path, gzipped) as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
+
+
+def _row_id(value: Any, index: int) -> str:
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return str(index)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _is_utf8(text: str) -> bool:
+    # Lone surrogates come from invalid bytes decoded with surrogateescape or from JSON "\ud800" escapes.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _to_input(row: Mapping[str, Any], index: int, fields: Fields, *, empty_is_none: bool = False) -> Row:
+    row_id = _row_id(row.get(fields.id), index)
+    if fields.text not in row:
+        return row_id, f"row {index} has no '{fields.text}' field"
+    prompt = row[fields.text]
+    if not isinstance(prompt, str):
+        kind = "null" if prompt is None else type(prompt).__name__
+        return row_id, f"row {index}: '{fields.text}' must be a string, got {kind}"
+    response = row.get(fields.response)
+    context = row.get(fields.context)
+    if empty_is_none:  # a CSV cannot tell an empty cell from a missing value
+        response = response or None
+        context = context or None
+    try:
+        item = GuardInput(prompt=prompt, response=response, context=context, id=row_id)
+    except InputError as exc:
+        return row_id, f"row {index}: {exc}"
+    texts = (item.prompt, item.response or "", *item.context)
+    if not all(_is_utf8(t) for t in texts):
+        return row_id, f"row {index}: text is not valid UTF-8"
+    return row_id, item
+
+
+def _jsonl_rows(path: Path, gzipped: bool, fields: Fields) -> Iterator[Row]:
+    with _gzip_errors(path), _open_binary(path, gzipped) as f:
+        for index, raw in enumerate(f):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield str(index), f"line {index} is not valid UTF-8 (byte {exc.start})"
+                continue
+            if index == 0:
+                line = line.removeprefix("\ufeff")
+            if not line.strip():
+                yield str(index), f"line {index} is blank"
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield str(index), f"line {index} is not valid JSON: {exc.msg} at column {exc.colno}"
+                continue
+            if not isinstance(row, dict):
+                yield str(index), f"line {index} is not a JSON object"
+                continue
+            yield _to_input(row, index, fields)
+
+
+def _open_csv(path: Path, gzipped: bool) -> IO[str]:
+    csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, _CSV_FIELD_LIMIT)))
+    # surrogateescape keeps reading past invalid bytes; _to_input turns them into a row error.
+    if gzipped:
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="")
+    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _csv_records(reader: csv.DictReader) -> Iterator[dict[str, Any] | csv.Error]:
+    """The reader's records; a record the csv module rejects comes as its error, and reading goes on."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield exc
+
+
+def _csv_rows(path: Path, gzipped: bool, fields: Fields) -> Iterator[Row]:
+    with _gzip_errors(path), _open_csv(path, gzipped) as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None:
+            return
+        if fields.text not in reader.fieldnames:
+            raise InputError(f"{path} has no column '{fields.text}'; its columns are: "
+                             f"{', '.join(reader.fieldnames)}")
+        for index, record in enumerate(_csv_records(reader)):
+            if isinstance(record, csv.Error):
+                yield str(index), f"row {index} is not valid CSV: {record}"
+            else:
+                yield _to_input(record, index, fields, empty_is_none=True)
+
+
+@contextlib.contextmanager
+def _parquet_errors(path: Path) -> Iterator[None]:
+    from pyarrow import ArrowException
+
+    try:
+        yield
+    except ArrowException as exc:
+        raise InputError(f"{path} is not a readable Parquet file: {exc}") from None
+
+
+def _parquet_file(path: Path):
+    import pyarrow.parquet as pq
+
+    with _parquet_errors(path):
+        return pq.ParquetFile(path)
+
+
+def _parquet_rows(path: Path, fields: Fields) -> Iterator[Row]:
+    parquet = _parquet_file(path)
+    names = parquet.schema_arrow.names
+    if fields.text not in names:
+        raise InputError(f"{path} has no column '{fields.text}'; its columns are: {', '.join(names)}")
+    wanted = [c for c in dict.fromkeys((fields.text, fields.response, fields.id, fields.context)) if c in names]
+    index = 0
+    with _parquet_errors(path):
+        for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH, columns=wanted):
+            for row in batch.to_pylist():
+                yield _to_input(row, index, fields)
+                index += 1
