@@ -114,8 +114,11 @@ def environment(guard) -> dict:
     except ImportError:
         pass
     manifest = getattr(guard, "manifest", None)
-    if isinstance(manifest, dict):
-        env["model"] = {k: manifest[k] for k in ("name", "version", "created") if k in manifest}
+    if isinstance(manifest, dict):  # enough to tell two models apart in a results file
+        encoder = manifest.get("encoder") or {}
+        files = manifest.get("files") or {}
+        env["model"] = {k: encoder[k] for k in ("base", "quantization", "max_tokens") if k in encoder}
+        env["model"]["encoder_sha256"] = str(files.get(encoder.get("onnx"), ""))[:12]
     return env
 
 
@@ -161,8 +164,8 @@ def measure(args: argparse.Namespace) -> dict:
         "throughput_short_per_s": args.batch_texts / short_s,
         "throughput_mixed_per_s": args.rss_texts / mixed_s,
         "cold_start_s": {"median": statistics.median(cold), "runs": cold},
-        "memory_mb": {"after_load": after_load["rss_mb"], "after_mixed": after_mixed["rss_mb"],
-                      "peak": after_mixed["peak_rss_mb"]},
+        "memory_mb": {"after_load": after_load["rss_mb"], "peak_after_load": after_load["peak_rss_mb"],
+                      "after_mixed": after_mixed["rss_mb"], "peak": after_mixed["peak_rss_mb"]},
     }
 
 
@@ -176,9 +179,10 @@ def markdown(r: dict) -> str:
         (f"throughput, {s['rss_texts']} mixed-length texts", f"{r['throughput_mixed_per_s']:,.1f} texts/s"),
         (f"cold start (import + first check, median of {s['cold_runs']})", f"{r['cold_start_s']['median']:.2f} s"),
         ("in-process load", f"{r['load_s']:.2f} s"),
-        ("RSS after load", f"{r['memory_mb']['after_load']:.0f} MiB"),
+        ("RSS after load (peak so far)",
+         f"{r['memory_mb']['after_load']:.0f} MiB ({r['memory_mb']['peak_after_load']:.0f} MiB)"),
         (f"RSS after {s['rss_texts']} mixed-length texts", f"{r['memory_mb']['after_mixed']:.0f} MiB"),
-        ("peak RSS", f"{r['memory_mb']['peak']:.0f} MiB"),
+        ("peak RSS over the whole run", f"{r['memory_mb']['peak']:.0f} MiB"),
     ]
     env = r["environment"]
     head = (f"guard `{r['guard']}`, {env['cpu_count']} CPUs, threads {env['railguard_threads']}, "

@@ -44,11 +44,13 @@ class EmbeddedGuard:
         self._col = {n: i for i, n in enumerate(self.heads.names)}
 
     def _windows(self, x: GuardInput) -> list[tuple[int, Window]]:
-        out = [(_PROMPT, w) for w in self.encoder.windows(x.prompt)]
-        if x.response is not None:
+        # Blank text says nothing: it gets no window and scores 0 rather than whatever [CLS][SEP] encodes to.
+        out = [(_PROMPT, w) for w in self.encoder.windows(x.prompt)] if x.prompt.strip() else []
+        if x.response is not None and x.response.strip():
             out += [(_RESPONSE, w) for w in self.encoder.pair_windows(x.prompt, x.response)]
         for doc in x.context:
-            out += [(_CONTEXT, w) for w in self.encoder.windows(doc)]
+            if doc.strip():
+                out += [(_CONTEXT, w) for w in self.encoder.windows(doc)]
         return out
 
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
@@ -73,6 +75,10 @@ class EmbeddedGuard:
 
     def _verdict(self, x: GuardInput, rows: dict[int, np.ndarray], latency_ms: float) -> Verdict:
         col = self._col
+        zeros = np.zeros((1, len(col)), np.float32)
+        rows.setdefault(_PROMPT, zeros)
+        if x.response is not None:
+            rows.setdefault(_RESPONSE, zeros)
         prompt = rows[_PROMPT].max(axis=0)
         injection_rows = [rows[_PROMPT]] + ([rows[_CONTEXT]] if _CONTEXT in rows else [])
         scores: dict[str, float | None] = {

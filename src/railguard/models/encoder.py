@@ -26,21 +26,11 @@ class Window:
     type_ids: tuple[int, ...]
 
 
-class TextEncoder:
-    """Tokenizes, windows and encodes text with onnxruntime on the CPU; output is mean-pooled."""
+class WindowTokenizer:
+    """Cuts text into ``[CLS] ... [SEP]`` token windows (and prompt/response pairs) for the encoder."""
 
-    def __init__(
-        self,
-        onnx_path: str | Path,
-        tokenizer_path: str | Path,
-        *,
-        max_tokens: int = 128,
-        overlap: int = 32,
-        pair_prompt_tokens: int = 48,
-        threads: int = 2,
-        batch_size: int = 32,
-    ) -> None:
-        import onnxruntime as ort
+    def __init__(self, tokenizer_path: str | Path, *, max_tokens: int = 128, overlap: int = 32,
+                 pair_prompt_tokens: int = 48) -> None:
         from tokenizers import Tokenizer
 
         if max_tokens < 16 or overlap >= max_tokens - 8:
@@ -57,24 +47,6 @@ class TextEncoder:
         self.max_tokens = max_tokens
         self.overlap = overlap
         self.pair_prompt_tokens = pair_prompt_tokens
-        self.batch_size = batch_size
-
-        options = ort.SessionOptions()
-        # Variable shapes make the default arena grow to gigabytes; without it RSS stays flat.
-        options.enable_cpu_mem_arena = False
-        options.enable_mem_pattern = False
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(
-                str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types for corrupt graphs
-            raise ModelError(f"cannot load encoder {onnx_path}: {exc}") from exc
-        self._input_names = {i.name for i in self.session.get_inputs()}
-        self.dim = int(self.session.get_outputs()[0].shape[-1])
 
     def _special(self, token: str) -> int:
         idx = self.tokenizer.token_to_id(token)
@@ -117,6 +89,55 @@ class TextEncoder:
             out.append(Window(a + b, (0,) * len(a) + (1,) * len(b)))
         return out
 
+    def pad(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(input_ids, token_type_ids, attention_mask) int64 arrays padded to the longest window."""
+        width = max(len(w.ids) for w in windows)
+        ids = np.full((len(windows), width), self.pad_id, dtype=np.int64)
+        types = np.zeros((len(windows), width), dtype=np.int64)
+        mask = np.zeros((len(windows), width), dtype=np.int64)
+        for row, w in enumerate(windows):
+            ids[row, : len(w.ids)] = w.ids
+            types[row, : len(w.ids)] = w.type_ids
+            mask[row, : len(w.ids)] = 1
+        return ids, types, mask
+
+
+class TextEncoder(WindowTokenizer):
+    """Tokenizes, windows and encodes text with onnxruntime on the CPU; output is mean-pooled."""
+
+    def __init__(
+        self,
+        onnx_path: str | Path,
+        tokenizer_path: str | Path,
+        *,
+        max_tokens: int = 128,
+        overlap: int = 32,
+        pair_prompt_tokens: int = 48,
+        threads: int = 2,
+        batch_size: int = 32,
+    ) -> None:
+        import onnxruntime as ort
+
+        super().__init__(tokenizer_path, max_tokens=max_tokens, overlap=overlap,
+                         pair_prompt_tokens=pair_prompt_tokens)
+        self.batch_size = batch_size
+        options = ort.SessionOptions()
+        # Variable shapes make the default arena grow to gigabytes; without it RSS stays flat.
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(
+                str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types for corrupt graphs
+            raise ModelError(f"cannot load encoder {onnx_path}: {exc}") from exc
+        self._input_names = {i.name for i in self.session.get_inputs()}
+        self.dim = int(self.session.get_outputs()[0].shape[-1])
+
     def encode(self, windows: Sequence[Window]) -> np.ndarray:
         """Mean-pooled encoder output for each window, shape (len(windows), dim), float32."""
         out = np.zeros((len(windows), self.dim), dtype=np.float32)
@@ -125,15 +146,7 @@ class TextEncoder:
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            width = max(len(windows[i].ids) for i in idx)
-            ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
-            types = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                w = windows[i]
-                ids[row, : len(w.ids)] = w.ids
-                types[row, : len(w.ids)] = w.type_ids
-                mask[row, : len(w.ids)] = 1
+            ids, types, mask = self.pad([windows[i] for i in idx])
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self._input_names:
                 feeds["token_type_ids"] = types

@@ -13,7 +13,7 @@ import logging
 import random
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,7 +212,10 @@ def _xsafety(rows, rng):
         if cat not in XSAFETY_KEEP:
             continue
         targets, cats = XSAFETY_KEEP[cat]
-        weight = 1.0 if r.get("lang") == "en" else 0.25
+        english = r.get("lang") == "en"
+        if not english and rng.random() > 0.45:
+            continue
+        weight = 1.0 if english else 0.3
         yield _prompt_example(r["prompt"], targets, "xsafety", cats, weight=weight, lang=r.get("lang") or "en")
 
 
@@ -365,6 +368,53 @@ SOURCES = {
 }
 
 
+_STOP = frozenset("""a an the i me my we you your he she it they them is are was were be been do does did how
+what where when why who which can could should would will to of in on for with at by from and or not this that
+there any some way best easy need give tell me please""".split())
+
+
+def content_words(text: str) -> frozenset[str]:
+    return frozenset(w for w in norm_key(text).split() if w not in _STOP)
+
+
+class NearDuplicates:
+    """Finds texts whose content words overlap a test prompt's by ``threshold`` (Jaccard) or more."""
+
+    def __init__(self, texts: Iterable[str], threshold: float = 0.6) -> None:
+        self.threshold = threshold
+        self.sets: list[frozenset[str]] = []
+        self.index: dict[str, list[int]] = defaultdict(list)
+        for t in texts:
+            words = content_words(t)
+            if words:
+                for w in words:
+                    self.index[w].append(len(self.sets))
+                self.sets.append(words)
+
+    def __contains__(self, text: str) -> bool:
+        words = content_words(text)
+        if not words:
+            return False
+        candidates = Counter(i for w in words for i in self.index.get(w, ()))
+        for i, shared in candidates.items():
+            if shared / len(words | self.sets[i]) >= self.threshold:
+                return True
+        return False
+
+
+def _test_prompts(data_dir: Path) -> list[str]:
+    out = []
+    for name in TEST_SETS:
+        if (Path(data_dir) / name / "data.jsonl.gz").is_file():
+            out += [r["prompt"] for r in read_rows(data_dir, name) if isinstance(r.get("prompt"), str)]
+    return out
+
+
+#: The largest sources are sampled down so that no single genre dominates (and fine-tuning fits on a CPU).
+SOURCE_CAPS: dict[str, int] = {"injection_slabs": 6000, "davidson_hate_offensive": 7000,
+                               "benign_multilingual": 6000}
+
+
 def _test_keys(data_dir: Path) -> set[str]:
     keys = set()
     for name in TEST_SETS + ("bipia", "injection_slabs", "injection_neuralchemy"):
@@ -405,7 +455,8 @@ class Pool:
 
 
 def build_pool(data_dir: Path, *, seed: int = 13, heldout_fraction: float = 0.12,
-               extra: Iterable[Example] = (), sources: Iterable[str] | None = None) -> Pool:
+               augmenter: Callable[[list[Example]], list[Example]] | None = None,
+               sources: Iterable[str] | None = None) -> Pool:
     """All training examples, deduplicated within the pool and against every test set, split by text."""
     rng = random.Random(seed)
     data_dir = Path(data_dir)
@@ -416,8 +467,19 @@ def build_pool(data_dir: Path, *, seed: int = 13, heldout_fraction: float = 0.12
         if not (data_dir / name / "data.jsonl.gz").is_file():
             log.warning("dataset %s is missing from %s; skipped", name, data_dir)
             continue
-        examples.extend(SOURCES[name](_train(read_rows(data_dir, name)), rng))
-    examples.extend(extra)
+        produced = list(SOURCES[name](_train(read_rows(data_dir, name)), rng))
+        cap = SOURCE_CAPS.get(name)
+        if cap is not None and len(produced) > cap:
+            produced = rng.sample(produced, cap)
+        examples.extend(produced)
+    extra = augmenter(examples) if augmenter else []
+    if extra:  # synthetic text is written by us: drop anything close to a test prompt, not only copies
+        near = NearDuplicates(_test_prompts(data_dir))
+        kept = [ex for ex in extra if ex.text not in near]
+        near_dropped = len(extra) - len(kept)
+        examples.extend(kept)
+    else:
+        near_dropped = 0
 
     dropped_test = 0
     merged: dict[tuple[str, str], Example] = {}
@@ -446,6 +508,7 @@ def build_pool(data_dir: Path, *, seed: int = 13, heldout_fraction: float = 0.12
         "train": len(train),
         "heldout": len(heldout),
         "dropped_overlapping_test": dropped_test,
+        "dropped_synthetic_near_test": near_dropped,
         "label_conflicts_dropped": conflicts,
         "by_source": dict(Counter(ex.source for ex in pool)),
     }

