@@ -34,6 +34,13 @@ def first_window(tok: WindowTokenizer, ex: Example) -> Window:
     return tok.windows(ex.text)[0] if ex.view == PROMPT else tok.pair_windows(ex.text, ex.pair or "")[0]
 
 
+def clip_window(w: Window, max_tokens: int, sep_id: int) -> Window:
+    """Shorten a window for training speed, keeping its closing [SEP]."""
+    if len(w.ids) <= max_tokens:
+        return w
+    return Window(w.ids[: max_tokens - 1] + (sep_id,), w.type_ids[:max_tokens])
+
+
 def targets_matrix(examples: Sequence[Example], heads: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(targets, mask): mask is 1 where the example teaches that head."""
     y = np.zeros((len(examples), len(heads)), np.float32)
@@ -61,8 +68,8 @@ def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> lis
 
 
 def finetune(examples: Sequence[Example], heads: Sequence[str], tok: WindowTokenizer, *, epochs: int,
-             seed: int, freeze_layers: int = 2, batch_size: int = 32, lr: float = 6e-5,
-             progress: bool = True):
+             seed: int, freeze_layers: int = 3, batch_size: int = 32, lr: float = 6e-5,
+             train_tokens: int = 96, progress: bool = True):
     """Train the encoder with one linear head per name in ``heads``; returns the fine-tuned BertModel."""
     torch = require("torch", "train")
     transformers = require("transformers", "train")
@@ -76,7 +83,7 @@ def finetune(examples: Sequence[Example], heads: Sequence[str], tok: WindowToken
         for p in layer.parameters():
             p.requires_grad = False
 
-    windows = [first_window(tok, ex) for ex in examples]
+    windows = [clip_window(first_window(tok, ex), train_tokens, tok.sep_id) for ex in examples]
     y, m = targets_matrix(examples, heads)
     w = np.array([ex.weight for ex in examples], np.float32)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -109,7 +116,7 @@ def finetune(examples: Sequence[Example], heads: Sequence[str], tok: WindowToken
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()
                 sched.step()
-                total += float(loss)
+                total += float(loss.detach())
                 count += 1
                 bar.advance(1)
             log.info("epoch %d: mean loss %.4f", epoch + 1, total / max(1, count))

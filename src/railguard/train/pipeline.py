@@ -150,7 +150,7 @@ def _base_encoder(out: Path) -> None:
 
 
 def train(data_dir: Path, out_dir: Path, *, seed: int = 13, epochs: int = 2, sources: list[str] | None = None,
-          max_examples: int | None = None, progress: bool = True, freeze_layers: int = 2) -> dict:
+          max_examples: int | None = None, progress: bool = True, freeze_layers: int = 3) -> dict:
     """Build a model directory loadable as ``embedded:<out_dir>``; returns its manifest."""
     data_dir, out = Path(data_dir), Path(out_dir)
     if not data_dir.is_dir():

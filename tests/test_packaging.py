@@ -1,0 +1,26 @@
+"""A plain (non-editable) build carries the model artifacts; the core install needs no torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_carries_the_model(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path)], check=True, capture_output=True)
+    wheel = next(tmp_path.glob("railguard-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for f in ("encoder.onnx", "tokenizer.json", "heads.npz", "manifest.json"):
+        assert f"railguard/models/embedded/{f}" in names
+
+
+def test_core_dependencies_have_no_torch():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    core = " ".join(meta["project"]["dependencies"]).lower()
+    assert "torch" not in core and "transformers" not in core
