@@ -114,35 +114,29 @@ def category(name: str) -> Category:
     return _BY_NAME[name]
 
 
-def _max_into(target: dict[str, float], names: tuple[str, ...], score: float) -> None:
-    for n in names:
-        target[n] = max(target.get(n, 0.0), score)
+def _project(scores: Mapping[str, float], field: str, names) -> dict[str, float]:
+    """Scores under another taxonomy: each target name gets the max over our categories mapped to it."""
+    out = dict.fromkeys(names, 0.0)
+    for name, score in scores.items():
+        if name in _BY_NAME:
+            for target in getattr(_BY_NAME[name], field):
+                out[target] = max(out[target], score)
+    return out
 
 
 def to_wildguard(scores: Mapping[str, float]) -> dict[str, float]:
-    """Our category scores -> WildGuard's 13 subcategories (max over the categories mapped to each)."""
-    out = dict.fromkeys(WILDGUARD_CATEGORIES, 0.0)
-    for name, score in scores.items():
-        if name in _BY_NAME:
-            _max_into(out, _BY_NAME[name].wildguard, score)
-    return out
+    """Our category scores -> WildGuard's 13 subcategories."""
+    return _project(scores, "wildguard", WILDGUARD_CATEGORIES)
 
 
 def to_llama_guard(scores: Mapping[str, float]) -> dict[str, float]:
     """Our category scores -> Llama Guard 3 codes S1..S14."""
-    out = dict.fromkeys(LLAMA_GUARD_CATEGORIES, 0.0)
-    for name, score in scores.items():
-        if name in _BY_NAME:
-            _max_into(out, _BY_NAME[name].llama_guard, score)
-    return out
+    return _project(scores, "llama_guard", LLAMA_GUARD_CATEGORIES)
 
 
 def to_openai(scores: Mapping[str, float]) -> dict[str, float]:
     """Our category scores -> OpenAI moderation ``category_scores``."""
-    out = dict.fromkeys(OPENAI_CATEGORIES, 0.0)
-    for name, score in scores.items():
-        if name in _BY_NAME:
-            _max_into(out, _BY_NAME[name].openai, score)
+    out = _project(scores, "openai", OPENAI_CATEGORIES)
     for name, (a, b) in _OPENAI_CONJUNCTIONS.items():
         out[name] = max(out[name], min(out[a], out[b]))
     return out

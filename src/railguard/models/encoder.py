@@ -115,12 +115,14 @@ class TextEncoder(WindowTokenizer):
         pair_prompt_tokens: int = 48,
         threads: int = 2,
         batch_size: int = 32,
+        max_batch_tokens: int = 2048,
     ) -> None:
         import onnxruntime as ort
 
         super().__init__(tokenizer_path, max_tokens=max_tokens, overlap=overlap,
                          pair_prompt_tokens=pair_prompt_tokens)
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         options = ort.SessionOptions()
         # Variable shapes make the default arena grow to gigabytes; without it RSS stays flat.
         options.enable_cpu_mem_arena = False
@@ -144,8 +146,7 @@ class TextEncoder(WindowTokenizer):
         if not windows:
             return out
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for idx in self._batches(order, windows):
             ids, types, mask = self.pad([windows[i] for i in idx])
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self._input_names:
@@ -154,6 +155,20 @@ class TextEncoder(WindowTokenizer):
             m = mask[:, :, None].astype(np.float32)
             out[idx] = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
         return out
+
+    def _batches(self, order: list[int], windows: Sequence[Window]) -> list[list[int]]:
+        """Batches of at most ``batch_size`` windows and ``max_batch_tokens`` padded tokens: a batch of
+        long windows is what sets the peak memory of a run."""
+        batches, current = [], []
+        for i in order:  # ascending length, so the last window added is the widest
+            width = len(windows[i].ids)
+            if current and (len(current) >= self.batch_size or (len(current) + 1) * width > self.max_batch_tokens):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """One vector per text from its first window (for training heads and quick similarity)."""
