@@ -7,15 +7,18 @@ stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import importlib
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__, load_guard
 from .errors import ConfigError, MissingExtraError, ModelError, RailguardError
@@ -148,7 +151,7 @@ def train(
     data: DataDir = None,
     out: Annotated[Path, typer.Option("--out", help="model folder to write")] = Path("runs/model"),
     seed: Annotated[int, typer.Option(help="random seed")] = 13,
-    epochs: Annotated[int, typer.Option(min=0, help="encoder fine-tuning epochs (0: train the heads only)")] = 2,
+    epochs: Annotated[int, typer.Option(min=0, help="encoder fine-tuning epochs (0: train the heads only)")] = 1,
     sources: Annotated[str | None, typer.Option(help="comma-separated datasets to train on [default: all]")] = None,
     max_examples: Annotated[int | None, typer.Option(min=1, help="train on at most this many examples")] = None,
     progress: Progress = True,
@@ -183,17 +186,41 @@ def _print_manifest(manifest: dict[str, Any]) -> None:
 def evaluate(
     guard: Annotated[list[str] | None, typer.Option(
         "--guard", help="guard to evaluate; repeat to compare several [default: embedded]")] = None,
-    bench: Annotated[str | None, typer.Option(help="comma-separated benchmarks [default: all]")] = None,
+    bench: Annotated[list[str] | None, typer.Option(
+        help="benchmarks, comma-separated or repeated; NAME=PATH reads a published file such as "
+             "toxicchat=toxic-chat_annotation_test.csv [default: all]")] = None,
     data: DataDir = None,
     limit: Annotated[int | None, typer.Option(min=1, help="at most this many rows per benchmark")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="write report.md, report.html (plots) and results.json into this folder")] = None,
+    readme: Annotated[Path | None, typer.Option(
+        help="rewrite this README's section between <!-- results:start --> and <!-- results:end -->")] = None,
     progress: Progress = True,
 ) -> None:
-    """Evaluate guards on the benchmarks; prints a Markdown table."""
+    """Evaluate guards on the benchmarks; prints a Markdown table (with --out, also a full report)."""
     runner = _import("railguard.eval.runner", "train")
-    benches = [b.strip() for b in bench.split(",") if b.strip()] if bench else None
-    results = runner.evaluate(guard or ["embedded"], benches=benches, data_dir=_data_dir(data), limit=limit,
-                              progress=progress)
-    typer.echo(runner.markdown_table(results))
+    benches = [b.strip() for item in bench for b in item.split(",") if b.strip()] if bench else None
+    if out is None and readme is None:
+        results = runner.evaluate(guard or ["embedded"], benches=benches, data_dir=_data_dir(data), limit=limit,
+                                  progress=progress)
+        typer.echo(runner.markdown_table(results))
+        return
+    import sys
+    import time
+
+    report = _import("railguard.eval.report", "eval")
+    start = time.perf_counter()
+    run = runner.run(guard or ["embedded"], benches=benches, data_dir=_data_dir(data), limit=limit,
+                     progress=progress)
+    results = report.results_dict(run, command=" ".join(["railguard", *sys.argv[1:]]),
+                                  wall_seconds=time.perf_counter() - start)
+    typer.echo(runner.markdown_table(run.results))
+    if out is not None:
+        paths = report.write_report(results, out)
+        typer.echo(f"report: {paths['html']}, {paths['markdown']}, {paths['results']}", err=True)
+    if readme is not None:
+        _import("railguard.eval.readme", "eval").update_readme(readme, results)
+        typer.echo(f"results section of {readme} rewritten", err=True)
 
 
 @app.command()
@@ -224,3 +251,107 @@ def info() -> None:
     typer.echo("guards:")
     for name, description in available().items():
         typer.echo(f"  {name}  {description}".rstrip())
+
+
+class _ServeCommand(TyperCommand):
+    """``serve --help`` lists every server setting; read from the settings model when help is asked for."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        try:
+            from .server.settings import setting_help
+
+            lines = [f"{env}  {desc} (default {default})" for env, default, desc in setting_help()]
+            self.epilog = ("Settings: environment variables, or the same names in lower case without the prefix "
+                           "as keys of --config FILE (.yaml or .toml):\n\n\b\n" + "\n".join(lines))
+        except ImportError:
+            self.epilog = "The server needs its extra: pip install 'railguard[server]'"
+        super().format_help(ctx, formatter)
+
+
+@app.command(cls=_ServeCommand)
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default 8000)")] = None,
+    guard: Annotated[str | None, typer.Option("--guard", help="guard to serve (default embedded)")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML or TOML file with server settings")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="server processes (default 1)")] = None,
+) -> None:
+    """Run the moderation server: OpenAI-compatible /v1/moderations, native /v1/guard, audit log."""
+    settings_module = _import("railguard.server.settings", "server")
+    run = _import("railguard.server.run", "server")
+    settings = settings_module.ServerSettings.load(config, host=host, port=port, guard=guard, workers=workers)
+    run.serve(settings)
+
+
+audit_app = typer.Typer(cls=_Group, help="Read the server's audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+AuditUrl = Annotated[str | None, typer.Option("--url", help="audit store URL (default: RAILGUARD_AUDIT_URL, "
+                                                             "the config file, or sqlite:///./railguard-audit.db)")]
+AuditConfig = Annotated[Path | None, typer.Option("--config", help="server config file naming the audit store")]
+
+
+class ExportFormat(str, enum.Enum):
+    jsonl = "jsonl"
+    parquet = "parquet"
+
+
+def _audit_store(url: str | None, config: Path | None):
+    audit = _import("railguard.server.audit", "server")
+    if url is None:
+        url = _import("railguard.server.settings", "server").ServerSettings.load(config).audit_url
+    return audit, audit.open_store(url, create=False)
+
+
+@audit_app.command("tail")
+def audit_tail(
+    lines: Annotated[int, typer.Option("-n", "--lines", min=1, help="how many of the latest rows")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per row instead of a table")] = False,
+    url: AuditUrl = None,
+    config: AuditConfig = None,
+) -> None:
+    """Show the latest decisions."""
+    audit, store = _audit_store(url, config)
+    try:
+        records = store.tail(lines)
+    finally:
+        store.close()
+    if as_json:
+        for record in records:
+            typer.echo(json.dumps(record.to_dict(), ensure_ascii=False))
+        return
+    table = Table("time (UTC)", "request#item", "key", "guard", "flagged", "top category", "ms", box=box.SIMPLE,
+                  title=f"last {len(records)} decisions (--json for every field)")
+    table.columns[0].no_wrap = True
+    for r in records:
+        top = max(r.categories.items(), key=lambda kv: kv[1], default=None)
+        flagged = ("[red]yes[/]" if r.flagged else "no") + (" (error)" if r.error else "")
+        table.add_row(audit.iso_time(r.time)[:19].replace("T", " "), f"{r.request_id[:8]}#{r.item}",
+                      r.key_id or "-", r.guard, flagged, f"{top[0]} {top[1]:.2f}" if top else "-",
+                      f"{r.latency_ms:.1f}")
+    Console(highlight=False).print(table)
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="file to write ('-' writes JSONL to stdout)")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="jsonl or parquet")] = ExportFormat.jsonl,
+    url: AuditUrl = None,
+    config: AuditConfig = None,
+) -> None:
+    """Write every audit row to a JSONL or Parquet file."""
+    if fmt is ExportFormat.parquet and str(out) == "-":
+        raise ConfigError("Parquet cannot go to stdout; give a file with --out")
+    audit, store = _audit_store(url, config)
+    try:
+        if fmt is ExportFormat.parquet:
+            n = audit.export_parquet(store, out)
+        elif str(out) == "-":
+            n = audit.export_jsonl(store, sys.stdout)
+        else:
+            with open(out, "w", encoding="utf-8") as handle:
+                n = audit.export_jsonl(store, handle)
+    finally:
+        store.close()
+    typer.echo(f"exported {n:,} audit rows to {out}", err=True)
+

@@ -172,6 +172,9 @@ def _benign_instructions(rows, rng):
             if r.get("response") and n % 2 == 0:
                 yield _response_example(r["prompt"], r["response"],
                                         {"response_harmful": 0.0, "refusal": 0.0}, "benign_instructions")
+            elif r.get("response") and len(r["response"]) > 80:
+                # Answers are documents (prose, code) full of imperative sentences that are not injections.
+                yield _prompt_example(r["response"][:600], BENIGN_PROMPT, "benign_documents")
 
 
 def _toxigen(rows, rng):
@@ -197,9 +200,9 @@ def _davidson(rows, rng):
             yield _prompt_example(r["prompt"], {**base, "prompt_harmful": 1.0}, "davidson", ["hate", "harassment"])
         elif kind == "offensive_language":
             offensive += 1
-            if offensive <= 3000:
+            if offensive <= 2000:
                 yield _prompt_example(r["prompt"], {**base, "prompt_harmful": 1.0}, "davidson", ["harassment"],
-                                      weight=0.4)
+                                      weight=0.25)
         elif kind == "neither":
             yield _prompt_example(r["prompt"], BENIGN_PROMPT, "davidson")
 
@@ -302,6 +305,25 @@ def _injection_sets(source):
     return gen
 
 
+_REFUSAL_START = re.compile(
+    r"^\W*(i'?m sorry|i am sorry|sorry|i apologi[sz]e|i cannot|i can'?t|i can ?not|i won'?t|i will not|"
+    r"i'?m (not able|unable)|i am (not able|unable)|as an ai|i'?m just an ai|i must (decline|refuse)|"
+    r"i refuse|nope|no,? i|i do not feel comfortable|i'?m not comfortable|unfortunately,? i)", re.I)
+
+
+def weak_refusal(response: str, harmful: float | None) -> float | None:
+    """Refusal label for answers whose source gives none: an opening refusal phrase means 1, a harmful
+    (complying) answer means 0, anything else stays unlabelled."""
+    if _REFUSAL_START.search(response[:200]):
+        return 1.0
+    return 0.0 if harmful == 1.0 else None
+
+
+def _response_targets(harmful: float | None, response: str) -> dict[str, float]:
+    targets = {"response_harmful": harmful, "refusal": weak_refusal(response, harmful)}
+    return {k: v for k, v in targets.items() if v is not None}
+
+
 def _jbb(rows, rng):
     for r in rows:
         cats = _first_cats(r["categories"], JBB_CATS)
@@ -310,8 +332,8 @@ def _jbb(rows, rng):
         targets = {k: v for k, v in targets.items() if v is not None}
         yield _prompt_example(r["prompt"], targets, "jbb", cats if harmful else None)
         if r.get("response") and r.get("response_harmful") is not None:
-            yield _response_example(r["prompt"], r["response"], {"response_harmful": _b(r["response_harmful"])},
-                                    "jbb", cats)
+            yield _response_example(r["prompt"], r["response"],
+                                    _response_targets(_b(r["response_harmful"]), r["response"]), "jbb", cats)
 
 
 def _do_not_answer(rows, rng):
@@ -332,13 +354,20 @@ def _do_not_answer(rows, rng):
 
 
 def _pyrit(rows, rng):
-    # info_integrity grades hallucination and representational grades bias: not safety harm.
+    # info_integrity grades hallucination and representational grades bias: not safety harm. The prompts
+    # are harm-probing requests (some wrapped in fiction), so they count as harmful at a reduced weight.
+    seen = set()
     for r in rows:
         kind = r["categories"][0] if r["categories"] else ""
         if kind not in PYRIT_CATS or r.get("response_harmful") is None or not r.get("response"):
             continue
-        yield _response_example(r["prompt"], r["response"], {"response_harmful": _b(r["response_harmful"])},
-                                "pyrit", PYRIT_CATS[kind])
+        if r["prompt"] not in seen:
+            seen.add(r["prompt"])
+            yield _prompt_example(r["prompt"], {"prompt_harmful": 1.0, "injection": 0.0}, "pyrit",
+                                  PYRIT_CATS[kind], weight=0.7)
+        yield _response_example(r["prompt"], r["response"],
+                                _response_targets(_b(r["response_harmful"]), r["response"]), "pyrit",
+                                PYRIT_CATS[kind])
 
 
 def _benign_multilingual(rows, rng):
@@ -411,7 +440,7 @@ def _test_prompts(data_dir: Path) -> list[str]:
 
 
 #: The largest sources are sampled down so that no single genre dominates (and fine-tuning fits on a CPU).
-SOURCE_CAPS: dict[str, int] = {"injection_slabs": 6000, "davidson_hate_offensive": 7000,
+SOURCE_CAPS: dict[str, int] = {"injection_slabs": 6000, "davidson_hate_offensive": 5000,
                                "benign_multilingual": 6000}
 
 

