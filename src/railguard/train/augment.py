@@ -307,6 +307,18 @@ def indirect_injections(documents: list[str], injections: list[str], rng: random
     return out
 
 
+def embedded_harm(documents: list[str], harmful: list[str], rng: random.Random, n: int = 800) -> list[Example]:
+    """A harmful request buried in benign text is still harmful: long inputs are judged by windows where
+    the request is a minority of the tokens."""
+    out = []
+    if not documents or not harmful:
+        return out
+    for _ in range(n):
+        attacked, _clean = _slice_around(rng.choice(documents), rng.choice(harmful), rng)
+        out.append(Example(text=attacked, targets={"prompt_harmful": 1.0}, source="synthetic_embedded_harm"))
+    return out
+
+
 _HARM_TERMS = [
     "genocide", "arson", "terrorism", "blackmail", "extortion", "a pipe bomb", "human trafficking", "stalking",
     "identity theft", "money laundering", "a ransomware attack", "a massacre", "a coup", "cyberbullying",
@@ -452,4 +464,5 @@ def augment(pool_examples: list[Example], seed: int) -> list[Example]:
     injections = [e.text for e in pool_examples if e.view == PROMPT and e.targets.get("injection") == 1.0
                   and e.source != "bipia" and 20 < len(e.text) < 300]
     out += indirect_injections(documents, injections, rng)
+    out += embedded_harm(documents, [h for h in harmful if len(h) < 200], rng)
     return out
