@@ -1,0 +1,43 @@
+"""The app factory: ``create_app(settings)`` builds a FastAPI app whose lifespan loads the guard and opens the store."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..guard import Guard
+from .audit import AuditStore
+from .errors import install_error_handlers
+from .middleware import BodyLimit, JsonBodies
+from .routes import guard as guard_routes
+from .routes import health, models, moderations
+from .runtime import Runtime
+from .settings import ServerSettings
+
+
+def create_app(settings: ServerSettings | None = None, *, guard: Guard | None = None,
+               store: AuditStore | None = None) -> FastAPI:
+    """A moderation server. ``guard`` and ``store`` replace the ones the settings name (tests, embedding)."""
+    settings = settings or ServerSettings.load()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(settings, guard=guard, store=store)
+        app.state.runtime = runtime
+        try:
+            await runtime.start()
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title="railguard", version=__version__, lifespan=lifespan,
+                  description="Offline guardrails: OpenAI-compatible /v1/moderations and the native /v1/guard.")
+    install_error_handlers(app)
+    app.add_middleware(JsonBodies)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # added last: runs first
+    for router in (moderations.router, guard_routes.router, models.router, health.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,1 @@
+"""One router per resource: moderations (OpenAI-compatible), guard (native), models, health."""

@@ -1,0 +1,185 @@
+"""What a running server holds: its settings, its guards (each behind a micro-batcher), keys and audit store.
+
+Created by the app's lifespan and reached by routes through dependency injection (``deps.py``), so tests
+build as many independent servers as they like and nothing is patched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .. import registry
+from ..errors import RailguardError
+from ..guard import Guard
+from ..types import GuardInput, Verdict
+from .audit import AuditRecord, AuditStore, make_record, open_store
+from .auth import KeyRing
+from .batcher import BatchTimeout, MicroBatcher
+from .errors import SERVER_ERROR, APIError
+from .settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+# OpenAI's own model names, accepted so that code written for OpenAI's endpoint runs unchanged.
+OPENAI_MODEL_PREFIXES = ("omni-moderation", "text-moderation")
+AUDIT_WINDOW_S = 0.001
+
+
+class GuardService:
+    """One guard behind a micro-batcher, with the server's fail-closed (or fail-open) policy."""
+
+    def __init__(self, name: str, guard: Guard, settings: ServerSettings) -> None:
+        self.name = name
+        self.guard = guard
+        self.fail_open = settings.fail_open
+        self.batcher: MicroBatcher[GuardInput, Verdict] = MicroBatcher(
+            guard.check, window_s=settings.batch_window_ms / 1000.0, max_size=settings.max_batch_size,
+            timeout_s=settings.guard_timeout_s, name=f"guard-{name.split(':')[0]}")
+
+    async def judge(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
+        """One verdict per input; a guard that raises or times out gives failed verdicts, never an exception."""
+        try:
+            return await self.batcher.submit(inputs)
+        except BatchTimeout:
+            reason = f"guard '{self.name}' timed out after {self.batcher.timeout_s:g} s"
+        except Exception as exc:  # noqa: BLE001 - any backend failure becomes a visible, failed verdict
+            # Only the type: an exception message may quote the user's text.
+            log.warning("guard %s failed: %s", self.name, type(exc).__name__)
+            reason = f"guard '{self.name}' failed ({type(exc).__name__})"
+        policy = "fail-open: not flagged" if self.fail_open else "fail-closed: flagged"
+        tier = getattr(self.guard, "name", "") or self.name
+        return [Verdict.failed(f"{reason}; {policy}", tier=tier, id=x.id, flagged=not self.fail_open) for x in inputs]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    request_id: str
+    model: str
+    verdicts: list[Verdict]
+
+
+class Runtime:
+    """The server's state between start-up and shutdown."""
+
+    def __init__(self, settings: ServerSettings, *, guard: Guard | None = None, store: AuditStore | None = None
+                 ) -> None:
+        self.settings = settings
+        self.keys = KeyRing(k.get_secret_value() for k in settings.api_keys)
+        self._given_guard = guard
+        self._given_store = store
+        self.store: AuditStore | None = None
+        self.services: dict[str, GuardService] = {}
+        self.audit: MicroBatcher[AuditRecord, None] = MicroBatcher(
+            self._write_audit, window_s=AUDIT_WINDOW_S, max_size=4096, timeout_s=None, name="audit")
+        self._salt = b""
+        self._load_lock = asyncio.Lock()
+        self.ready = False
+
+    @property
+    def default(self) -> GuardService:
+        return self.services[self.settings.guard]
+
+    async def start(self) -> None:
+        await self.audit.start()
+        self.store = self._given_store or await self.audit.run_alone(lambda: open_store(self.settings.audit_url))
+        salt = self.settings.audit_salt
+        self._salt = salt.get_secret_value().encode("utf-8") if salt else await self.audit.run_alone(self.store.salt)
+        guard = self._given_guard or await asyncio.to_thread(registry.resolve, self.settings.guard)
+        await self._add(self.settings.guard, guard)
+        self.ready = True
+        log.info("serving guard %s; audit store %s; %s", self.settings.guard, self.store.url,
+                 f"{len(self.settings.api_keys)} API key(s)" if self.keys.enabled else "no API keys")
+
+    async def stop(self) -> None:
+        self.ready = False
+        for service in self.services.values():
+            await service.batcher.stop()
+        await self.audit.stop()
+        if self.store is not None and self._given_store is None:
+            self.store.close()
+
+    async def _add(self, name: str, guard: Guard) -> GuardService:
+        service = GuardService(name, guard, self.settings)
+        await service.batcher.start()
+        self.services[name] = service
+        return service
+
+    def _write_audit(self, records: list[AuditRecord]) -> list[None]:
+        if self.store is None:
+            raise RailguardError("the audit store is not open")
+        self.store.write(records)
+        return [None] * len(records)
+
+    def model_names(self) -> dict[str, str]:
+        """Guards a request may name, with descriptions; the server's own guard first."""
+        names = {self.settings.guard: "the server's default guard"}
+        for kind, description in registry.available().items():
+            names.setdefault(kind, description)
+        return names
+
+    async def service(self, model: str | None) -> GuardService:
+        """The guard a request's ``model`` names (404 when it names none the server may run)."""
+        if model is None or model == self.settings.guard or model.startswith(OPENAI_MODEL_PREFIXES):
+            return self.default
+        if model in self.services:
+            return self.services[model]
+        # Only bare registry kinds: ``kind:argument`` could point the server at arbitrary paths.
+        if ":" in model or model not in registry.available():
+            known = ", ".join(self.model_names())
+            raise APIError(404, f"the model '{model}' does not exist on this server; available: {known}",
+                           code="model_not_found", param="model")
+        async with self._load_lock:
+            if model not in self.services:
+                try:
+                    guard = await asyncio.to_thread(registry.resolve, model)
+                except RailguardError as exc:
+                    raise APIError(503, f"the model '{model}' cannot be loaded here: {exc}",
+                                   code="model_unavailable", type=SERVER_ERROR, param="model") from None
+                await self._add(model, guard)
+        return self.services[model]
+
+    async def decide(self, inputs: Sequence[GuardInput], *, model: str | None, endpoint: str,
+                     key_id: str | None) -> Decision:
+        """Judge the inputs and make their audit rows durable before the caller answers."""
+        received = time.time()
+        start = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        service = await self.service(model)
+        verdicts = await service.judge(inputs)
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        records = [make_record(item=x, verdict=v, index=i, request_id=request_id, endpoint=endpoint,
+                               key_id=key_id, guard=service.name, salt=self._salt, received=received,
+                               latency_ms=latency_ms, store_text=self.settings.store_text)
+                   for i, (x, v) in enumerate(zip(inputs, verdicts))]
+        try:
+            await self.audit.submit(records)
+        except Exception as exc:  # noqa: BLE001 - no answer without its audit row
+            log.error("audit write failed for request %s: %s", request_id, type(exc).__name__)
+            raise APIError(503, "the audit log cannot be written; the decision was not returned",
+                           code="audit_unavailable", type=SERVER_ERROR) from None
+        log.info("%s request=%s key=%s guard=%s items=%d chars=%d flagged=%d errors=%d ms=%.1f", endpoint,
+                 request_id, key_id or "-", service.name, len(inputs), sum(r.input_chars for r in records),
+                 sum(v.flagged for v in verdicts), sum(v.error is not None for v in verdicts), latency_ms)
+        return Decision(request_id=request_id, model=service.name, verdicts=verdicts)
+
+    async def readiness(self) -> list[str]:
+        """Why the server is not ready (empty when it is): models loaded, no guard call stuck, store writable."""
+        problems = []
+        if not self.ready:
+            problems.append("the guard is not loaded")
+        for service in self.services.values():
+            if service.batcher.stuck_for_s > 0:
+                problems.append(f"guard '{service.name}' is stuck in a call past its timeout")
+        if self.store is None:
+            problems.append("the audit store is not open")
+        else:
+            try:
+                await asyncio.wait_for(self.audit.run_alone(self.store.check_writable), timeout=5.0)
+            except Exception as exc:  # noqa: BLE001 - reported as not ready
+                problems.append(f"the audit store is not writable ({type(exc).__name__})")
+        return problems

@@ -1,0 +1,155 @@
+"""Server settings: defaults < config file (YAML or TOML) < ``RAILGUARD_*`` environment < explicit overrides.
+
+Every field is also an environment variable: ``port`` is ``RAILGUARD_PORT``, ``api_keys`` is
+``RAILGUARD_API_KEYS`` (comma-separated), ``audit_url`` is ``RAILGUARD_AUDIT_URL``. The config file is named
+by ``railguard serve --config FILE`` or ``RAILGUARD_CONFIG_FILE``; its keys are the field names below.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ..errors import ConfigError
+
+ENV_PREFIX = "RAILGUARD_"
+
+
+class ServerSettings(BaseSettings):
+    """How ``railguard serve`` runs. Read once at start-up; frozen afterwards."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one)")
+    workers: int = Field(1, ge=1, le=64, description="server processes; each loads its own model")
+    guard: str = Field("embedded", min_length=1, description="the guard requests use unless they name another")
+    batch_window_ms: float = Field(
+        2.0, ge=0, le=1000, description="how long the first waiting request waits for others to share its batch")
+    max_batch_size: int = Field(64, ge=1, le=4096, description="most texts in one guard call")
+    max_input_chars: int = Field(32_768, ge=1, description="longest accepted text, in characters (else 413)")
+    max_items: int = Field(256, ge=1, description="most inputs in one request (else 413)")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="largest accepted request body in bytes (else 413)")
+    guard_timeout_s: float = Field(
+        10.0, gt=0, description="a guard call slower than this gives failed verdicts instead of an answer")
+    fail_open: bool = Field(
+        False, description="when a guard fails or times out, answer not flagged instead of flagged (fail-closed)")
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        (), description="keys accepted as 'Authorization: Bearer KEY'; none means no authentication")
+    audit_url: str = Field("sqlite:///./railguard-audit.db",
+                           description="audit store: sqlite:///PATH (WAL) or postgresql://USER@HOST/DB")
+    audit_salt: SecretStr | None = Field(
+        None, description="salt for the SHA-256 of audited texts (none: a random salt kept in the store)")
+    store_text: bool = Field(False, description="keep the raw texts in the audit log (off: only hashes and lengths)")
+    keep_alive_s: float = Field(5.0, gt=0, description="how long an idle keep-alive connection stays open")
+    config_file: Path | None = Field(None, description="a YAML or TOML file with any of these settings")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            keys = [k.strip() if isinstance(k, str) else k for k in value]
+            return tuple(k for k in keys if k != "")
+        return value
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _ConfigFileSource(settings_cls, init_settings, env_settings)
+
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> ServerSettings:
+        """Settings from the environment and ``config_file``; ``overrides`` (e.g. CLI flags) win over both.
+
+        Overrides that are None are left out, so an unset CLI flag does not hide an environment variable.
+        """
+        values = {k: v for k, v in overrides.items() if v is not None}
+        if config_file is not None:
+            values["config_file"] = Path(config_file)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise ConfigError(f"bad server settings: {_describe(exc)}") from None
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as shown to an operator: secrets replaced by a count or a mark."""
+        out = self.model_dump(mode="json")
+        out["api_keys"] = f"{len(self.api_keys)} key(s)"
+        out["audit_salt"] = "set" if self.audit_salt else "kept in the store"
+        return out
+
+
+def setting_help() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) for every setting, for ``railguard serve --help``."""
+    rows = []
+    for name, info in ServerSettings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        shown = "none" if default in (None, ()) else str(default)
+        rows.append((ENV_PREFIX + name.upper(), shown, info.description or ""))
+    return rows
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+        if err.get("type") == "extra_forbidden":
+            parts.append(f"unknown setting '{where}'")
+        else:
+            parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A config file as a dict; its format is chosen by the suffix (.yaml/.yml or .toml)."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    elif suffix == ".toml":
+        try:
+            data = tomllib.loads(raw)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    else:
+        raise ConfigError(f"config file {path} must end in .yaml, .yml or .toml")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of setting names to values")
+    if "config_file" in data:
+        raise ConfigError(f"config file {path} cannot name another config file")
+    return data
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """The config file named by the overrides or by ``RAILGUARD_CONFIG_FILE``; below the environment."""
+
+    def __init__(self, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                 env_settings: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._init, self._env = init_settings, env_settings
+
+    def get_field_value(self, field, field_name: str):  # unused: __call__ reads the whole file at once
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = self._init().get("config_file") or self._env().get("config_file")
+        return read_config_file(Path(path)) if path else {}
