@@ -222,9 +222,10 @@ def test_markdown_table_has_a_row_per_result(data_dir):
     results = evaluate([GUARD], ["openai_moderation", "harmbench"], data_dir, progress=False)
     table = markdown_table(results)
     lines = table.strip().splitlines()
-    assert lines[0] == "| guard | benchmark | task | n | F1 | precision | recall | FPR |"
+    assert lines[0] == "| guard | benchmark | task | n | F1 (95% CI) | precision | recall | FPR | AUPRC | ECE |"
     assert len(lines) == 2 + len(results)
     om = next(line for line in lines if "| openai_moderation |" in line)
-    assert "| 0.400 | 0.500 | 0.333 | 0.333 |" in om
+    assert "| 0.400 (" in om and "| 0.500 | 0.333 | 0.333 |" in om
+    assert om.endswith("| — | — |")  # the keyword guard gives no scores: no AUPRC, no ECE
     hb = next(line for line in lines if "| harmbench |" in line)
-    assert "recall only" in hb and "| — | — | 0.500 | — |" in hb
+    assert "recall only" in hb and "| — | — | 0.500 (" in hb

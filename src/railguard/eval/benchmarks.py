@@ -137,9 +137,11 @@ BENCHMARKS: dict[str, BenchSpec] = {
 
 def known_names() -> str:
     """The names ``--bench`` accepts, for help texts and error messages."""
+    from .formats import known_formats
+
     names = [ALL, *BENCHMARKS]
     names += [spec.group_help for spec in BENCHMARKS.values() if spec.group_help]
-    return ", ".join(names)
+    return ", ".join(names) + f"; or NAME=PATH for a published file, NAME one of {known_formats()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,17 +152,41 @@ class Selection:
     group: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FileSelection:
+    """A published benchmark file to read (``toxicchat=path/to/file.csv``), see :mod:`.formats`."""
+
+    format: str
+    path: Path
+
+
 def _spec_of_group(name: str) -> BenchSpec | None:
     prefix = name.partition(":")[0]
     return next((s for s in BENCHMARKS.values() if s.group_prefix and s.group_prefix == prefix), None)
 
 
-def select(names: Iterable[str] | None) -> list[Selection]:
-    """Benchmarks by name, in the order given; None or ``all`` means every benchmark."""
+def _file_selection(name: str) -> FileSelection:
+    from .formats import FORMATS, known_formats
+
+    fmt, _, path = (part.strip() for part in name.partition("="))
+    if fmt not in FORMATS:
+        raise ConfigError(f"no reader for benchmark files named '{fmt}'; NAME=PATH takes one of: {known_formats()}")
+    if not path:
+        raise ConfigError(f"'{name}' names no file; write {fmt}=path/to/file")
+    return FileSelection(fmt, Path(path).expanduser())
+
+
+def select(names: Iterable[str] | None) -> list[Selection | FileSelection]:
+    """Benchmarks by name, in the order given; None or ``all`` means every benchmark in the data folder.
+
+    ``NAME=PATH`` reads a published benchmark file in the format :mod:`.formats` names NAME.
+    """
     names = [n.strip() for n in (names or [ALL]) if n and n.strip()] or [ALL]
-    out: list[Selection] = []
+    out: list[Selection | FileSelection] = []
     for name in names:
-        if name == ALL:
+        if "=" in name:
+            out.append(_file_selection(name))
+        elif name == ALL:
             out += [Selection(spec) for spec in BENCHMARKS.values()]
         elif name in BENCHMARKS:
             out.append(Selection(BENCHMARKS[name]))
@@ -168,7 +194,7 @@ def select(names: Iterable[str] | None) -> list[Selection]:
             out.append(Selection(spec, name))
         else:
             raise ConfigError(f"unknown benchmark '{name}'; known benchmarks: {known_names()}")
-    unique = {(s.spec.name, s.group): s for s in out}
+    unique = {(s.format, s.path) if isinstance(s, FileSelection) else (s.spec.name, s.group): s for s in out}
     return list(unique.values())
 
 
@@ -194,10 +220,17 @@ def load(spec: BenchSpec, data_dir: Path, *, group: str | None = None, limit: in
         items = [it for it in items if group in it.groups]
         if not items:
             raise ConfigError(f"benchmark '{group}' has no labelled rows; known benchmarks: {known_names()}")
+    items = limited(items, limit, seed)
+    log.debug("benchmark %s: %d items", group or spec.name, len(items))
+    return items
+
+
+def limited(items: list[Item], limit: int | None, seed: int = LIMIT_SEED) -> list[Item]:
+    """The first ``limit`` items after a seeded shuffle (the same ones on every run); all when None."""
     if limit is not None and limit < 1:
         raise ConfigError(f"limit must be at least 1, got {limit}")
     if limit is not None and limit < len(items):
+        items = list(items)
         random.Random(seed).shuffle(items)
         items = items[:limit]
-    log.debug("benchmark %s: %d items", group or spec.name, len(items))
     return items
