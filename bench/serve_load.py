@@ -211,6 +211,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds per mode")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each measurement")
     parser.add_argument("--guard", default="embedded", help="guard the server runs")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="RAILGUARD_THREADS for the server's encoder (default: the environment's, else 2)")
     parser.add_argument("--batch-window-ms", type=float, default=None, help="RAILGUARD_BATCH_WINDOW_MS when batched")
     parser.add_argument("--skip-unbatched", action="store_true", help="measure the batched server only")
     parser.add_argument("--rate", type=float, action="append", default=[],
@@ -218,6 +220,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the numbers as JSON here")
     args = parser.parse_args()
 
+    if args.threads is not None:
+        os.environ["RAILGUARD_THREADS"] = str(args.threads)  # inherited by the server processes
     batched_env = {} if args.batch_window_ms is None else {"RAILGUARD_BATCH_WINDOW_MS": str(args.batch_window_ms)}
     with tempfile.TemporaryDirectory(prefix="railguard-bench-") as tmp:
         workdir = Path(tmp)

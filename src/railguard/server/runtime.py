@@ -137,8 +137,10 @@ class Runtime:
             if model not in self.services:
                 try:
                     guard = await asyncio.to_thread(registry.resolve, model)
-                except RailguardError as exc:
-                    raise APIError(503, f"the model '{model}' cannot be loaded here: {exc}",
+                except Exception as exc:  # noqa: BLE001 - a backend that cannot load is the server's problem, not the client's
+                    log.warning("guard %s cannot be loaded: %s", model, type(exc).__name__)
+                    detail = str(exc) if isinstance(exc, RailguardError) else type(exc).__name__
+                    raise APIError(503, f"the model '{model}' cannot be loaded here: {detail}",
                                    code="model_unavailable", type=SERVER_ERROR, param="model") from None
                 await self._add(model, guard)
         return self.services[model]
