@@ -23,11 +23,15 @@ __all__ = [
 ]
 
 
-def load_guard(name: str = "embedded", **options) -> Guard:
-    """Build a guard by registry name (``embedded`` is the shipped offline model)."""
+def load_guard(name: str = "embedded", *, policy=None, **options) -> Guard:
+    """Build a guard by registry name (``embedded`` is the shipped offline model).
+
+    ``policy`` (a preset such as ``"strict"``, a YAML file path, a mapping or a Policy) puts the guard
+    under a policy: thresholds, actions, PII and secrets, custom categories (:mod:`railguard.policy`).
+    """
     from .registry import resolve
 
-    return resolve(name, **options)
+    return resolve(name, policy=policy, **options)
 
 
 @lru_cache(maxsize=4)

@@ -57,6 +57,8 @@ GuardName = Annotated[str, typer.Option("--guard", help="guard to run, by regist
 DataDir = Annotated[Path | None, typer.Option("--data", help="the datasets folder [default: RAILGUARD_DATA "
                                                               "or the shared data folder]")]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="show a progress bar on stderr")]
+PolicyOption = Annotated[str | None, typer.Option(
+    "--policy", help="a policy preset (default, strict, permissive, children, enterprise) or a YAML policy file")]
 
 
 def _import(module: str, extra: str):
@@ -91,10 +93,11 @@ def check(
         help="a document the model reads (retrieved text, email, tool output); repeat for several")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the verdict as one JSON object")] = False,
     guard: GuardName = "embedded",
+    policy: PolicyOption = None,
 ) -> None:
     """Check one prompt (and optionally a response and context documents)."""
     item = GuardInput(prompt=text, response=response, context=tuple(context or ()))
-    verdict = load_guard(guard).check([item])[0]
+    verdict = load_guard(guard, policy=policy).check([item])[0]
     if as_json:
         typer.echo(json.dumps(verdict.to_dict(), ensure_ascii=False))
     else:
@@ -121,6 +124,18 @@ def _print_verdict(verdict: Verdict) -> None:
     top = sorted(verdict.categories.items(), key=lambda kv: kv[1], reverse=True)[:_TOP_CATEGORIES]
     if top:
         console.print("top categories: " + ", ".join(f"{name} {score:.2f}" for name, score in top))
+    if verdict.action is not None:
+        console.print(f"policy action: [bold]{verdict.action}[/]")
+        for reason in verdict.explanation or ():
+            score = "" if reason.score is None else f" score {reason.score:.2f}"
+            threshold = "" if reason.threshold is None else f" >= {reason.threshold:.2f}"
+            detail = f" ({reason.detail})" if reason.detail else ""
+            console.print(f"  {reason.action}: {reason.rule}{score}{threshold}{detail}", markup=False)
+    if verdict.pii:
+        console.print("found: " + ", ".join(f"{f.type} {f.field}[{f.start}:{f.end}]" for f in verdict.pii),
+                      markup=False)
+    if verdict.redacted_text is not None:
+        console.print(f"redacted: {verdict.redacted_text}", markup=False)
     console.print(f"[dim]guard {verdict.tier}, {verdict.latency_ms:.1f} ms[/]")
 
 
@@ -135,11 +150,17 @@ def moderate(
     id_field: Annotated[str, typer.Option(help="field holding the row id")] = "id",
     context_field: Annotated[str, typer.Option(help="field holding context documents")] = "context",
     progress: Progress = True,
+    policy: PolicyOption = None,
 ) -> None:
     """Check every row of a file; malformed rows come out as errors, in order, never dropped."""
     from .moderate import moderate_file
 
-    summary = moderate_file(in_path, out, guard, batch_size=batch_size, text_field=text_field,
+    if policy is not None:
+        from .policy import load_policy
+
+        load_policy(policy)  # a bad policy fails before the input is read
+    summary = moderate_file(in_path, out, load_guard(guard, policy=policy) if policy else guard,
+                            batch_size=batch_size, text_field=text_field,
                             response_field=response_field, id_field=id_field, context_field=context_field,
                             progress=progress)
     typer.echo(f"rows: {summary.rows:,}, flagged: {summary.flagged:,}, errors: {summary.errors:,}, "
@@ -281,6 +302,68 @@ def serve(
     run = _import("railguard.server.run", "server")
     settings = settings_module.ServerSettings.load(config, host=host, port=port, guard=guard, workers=workers)
     run.serve(settings)
+
+
+@app.command()
+def redact(
+    text: Annotated[str, typer.Argument(help="the text to redact")],
+    entities: Annotated[str | None, typer.Option(
+        help="comma-separated Presidio entities, e.g. EMAIL_ADDRESS,CREDIT_CARD [default: the default policy's]")] = None,
+    style: Annotated[str, typer.Option("--style", help="type: <EMAIL_ADDRESS>; hash: <EMAIL_ADDRESS_1a2b3c4d>, "
+                                                       "the same value giving the same token")] = "type",
+    secrets: Annotated[bool, typer.Option("--secrets/--no-secrets", help="also redact API keys, tokens, "
+                                                                         "private keys and passwords")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print the findings and the redacted text as JSON")] = False,
+) -> None:
+    """Replace personal data and secrets in a text (needs: pip install 'railguard[pii]')."""
+    rules = _import("railguard.guards.rules", "pii")
+    names = [e.strip() for e in entities.split(",") if e.strip()] if entities else None
+    if names is not None:
+        from .policy import PII_ENTITIES
+
+        unknown = [e for e in names if e not in PII_ENTITIES]
+        if unknown:
+            raise ConfigError(f"unknown PII entity {', '.join(unknown)}; known: {', '.join(PII_ENTITIES)}")
+    guard = rules.RulesGuard(entities=names, redaction=style, secrets=secrets)
+    verdict = guard.check([GuardInput(prompt=text)])[0]
+    if as_json:
+        typer.echo(json.dumps({"redacted_text": verdict.redacted_text,
+                               "findings": [f.to_dict() for f in verdict.pii or ()]}, ensure_ascii=False))
+    else:
+        typer.echo(verdict.redacted_text)
+
+
+policy_app = typer.Typer(cls=_Group, help="Show policy presets and files.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("show")
+def policy_show(
+    name: Annotated[str, typer.Argument(help="a preset (default, strict, permissive, children, enterprise) "
+                                             "or a YAML policy file")],
+    raw: Annotated[bool, typer.Option("--raw", help="print the preset's file as written, not merged")] = False,
+) -> None:
+    """Print a policy with everything it extends merged in (as YAML), after validating it."""
+    import yaml
+
+    from .policy import PRESETS, load_policy, preset_text
+
+    policy = load_policy(name)
+    if raw and name in PRESETS:
+        typer.echo(preset_text(name), nl=False)
+        return
+    typer.echo(f"# policy {policy.name}")
+    typer.echo(yaml.safe_dump(policy.to_dict(), sort_keys=False, allow_unicode=True, width=110,
+                              default_flow_style=None), nl=False)
+
+
+@policy_app.command("list")
+def policy_list() -> None:
+    """List the shipped presets."""
+    from .policy import PRESETS, load_policy
+
+    for name in PRESETS:
+        typer.echo(f"{name:<11} {load_policy(name).description}")
 
 
 audit_app = typer.Typer(cls=_Group, help="Read the server's audit log.", no_args_is_help=True)

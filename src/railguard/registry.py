@@ -19,6 +19,7 @@ _DESCRIPTIONS: dict[str, str] = {}
 _LAZY_MODULES: dict[str, str] = {
     "embedded": "railguard.guards.embedded",
     "peer": "railguard.guards.peers",
+    "rules": "railguard.guards.rules",
 }
 
 
@@ -43,12 +44,22 @@ def _factory(kind: str) -> Factory:
         raise ConfigError(f"unknown guard '{kind}'; known guards: {known}") from None
 
 
-def resolve(name: str, **options) -> Guard:
-    """Build the guard a name stands for."""
+def resolve(name: str, *, policy=None, **options) -> Guard:
+    """Build the guard a name stands for; with ``policy`` (a preset name, a YAML path, a mapping or a
+    :class:`railguard.policy.Policy`) wrapped so that the policy decides (see :mod:`railguard.policy`)."""
     if not isinstance(name, str) or not name.strip():
         raise ConfigError("a guard name must be a non-empty string such as 'embedded'")
+    if policy is not None:
+        from .policy import load_policy
+
+        policy = load_policy(policy)  # a bad policy fails before any model loads
     kind, _, argument = name.strip().partition(":")
-    return _factory(kind)(argument or None, **options)
+    guard = _factory(kind)(argument or None, **options)
+    if policy is None:
+        return guard
+    from .guards.policy import PolicyGuard
+
+    return PolicyGuard(guard, policy)
 
 
 def available() -> dict[str, str]:

@@ -74,6 +74,47 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(float(x), 4)
 
 
+#: What a policy does when one of its rules fires, mildest first (see :mod:`railguard.policy`).
+ACTIONS: tuple[str, ...] = ("allow", "flag", "redact", "block")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A piece of personal data or a secret found in one text of a GuardInput.
+
+    ``start``/``end`` are character offsets into that text: ``field`` is ``prompt``, ``response`` or
+    ``context[i]``. The matched value itself is never stored (verdicts end up in logs).
+    """
+
+    type: str
+    start: int
+    end: int
+    score: float
+    field: str = "prompt"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "start": self.start, "end": self.end, "score": _round(self.score),
+                "field": self.field}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a policy took an action: which rule fired, on what score, against which threshold."""
+
+    rule: str  # "tasks.injection", "categories.sexual", "custom_categories.investment_advice", "pii", ...
+    action: str
+    score: float | None = None
+    threshold: float | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rule": self.rule, "action": self.action, "score": _round(self.score),
+                               "threshold": _round(self.threshold)}
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """A guard's answer for one GuardInput.
@@ -95,6 +136,12 @@ class Verdict:
     error: str | None = None
     id: str | None = None
     flagged: bool = False
+    # Set by a policy or the rules guard only; absent from to_dict() while None.
+    pii: tuple[Finding, ...] | None = None
+    redacted_text: str | None = None
+    redacted_response: str | None = None
+    action: str | None = None
+    explanation: tuple[Reason, ...] | None = None
 
     @classmethod
     def failed(cls, error: str, *, tier: str, id: str | None = None, flagged: bool = True) -> Verdict:
@@ -118,6 +165,16 @@ class Verdict:
         }
         if self.id is not None:
             out["id"] = self.id
+        if self.action is not None:
+            out["action"] = self.action
+        if self.explanation is not None:
+            out["explanation"] = [r.to_dict() for r in self.explanation]
+        if self.pii is not None:
+            out["pii"] = [f.to_dict() for f in self.pii]
+        if self.redacted_text is not None:
+            out["redacted_text"] = self.redacted_text
+        if self.redacted_response is not None:
+            out["redacted_response"] = self.redacted_response
         return out
 
 

@@ -1,0 +1,173 @@
+"""A guard under a policy: any Guard's verdicts, re-decided by the policy's thresholds and actions, with
+PII/secrets findings from the ``rules`` guard and custom-category scores merged into one verdict.
+
+``load_guard(name, policy=...)``, ``railguard check --policy ...`` and the server all build this wrapper,
+so every backend gets the same policy semantics (see :mod:`railguard.policy`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..errors import InputError
+from ..policy import SEVERITY, Policy, load_policy, strongest
+from ..types import TASKS, Finding, GuardInput, Reason, Verdict
+
+log = logging.getLogger(__name__)
+
+
+class PolicyGuard:
+    """Wraps ``inner``; ``verdict.action`` is the strongest action of the rules that fired,
+    ``verdict.flagged`` is true exactly when that action is ``block`` (or the guard failed and the
+    policy's ``on_error`` is ``block``)."""
+
+    def __init__(self, inner: Any, policy: Policy | str | dict, *, rules: Any = None, encoder: Any = None) -> None:
+        from .rules import RulesGuard
+
+        self.inner = inner
+        self.policy = load_policy(policy)
+        self.name = f"{getattr(inner, 'name', 'guard')}+policy:{self.policy.name}"
+        self.thresholds: dict[str, float] = dict(getattr(inner, "thresholds", {}) or {})
+        if isinstance(inner, RulesGuard) and rules is None:
+            rules = inner
+        self.rules = rules
+        if self.rules is None and self.policy.needs_rules:
+            self.rules = RulesGuard.from_policy(self.policy)
+        self.custom = None
+        if self.policy.custom_categories:
+            from ..custom_categories import CustomCategoryScorer, encoder_sha256
+
+            source = inner if encoder is None and hasattr(inner, "encoder") else None
+            if encoder is None and source is None:
+                from .embedded import (
+                    EmbeddedGuard,  # a backend without an encoder borrows the shipped one
+                )
+
+                source = EmbeddedGuard()
+            self.custom = CustomCategoryScorer(self.policy.custom_categories, encoder or source.encoder,
+                                               encoder_id=encoder_sha256(source) if source is not None else "")
+        self._pool: ThreadPoolExecutor | None = None
+
+    def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
+        start = time.perf_counter()
+        inputs = list(inputs)
+        for x in inputs:
+            if not isinstance(x, GuardInput):
+                raise InputError(f"check() takes GuardInput items, got {type(x).__name__}")
+        if not inputs:
+            return []
+        scans_future = None
+        if self.rules is not None and self.rules is not self.inner:
+            # The scanner runs beside the model: onnxruntime releases the GIL while it computes.
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="railguard-rules")
+            scans_future = self._pool.submit(self.rules.scan, inputs)
+        try:
+            verdicts = self.inner.check(inputs)
+            if len(verdicts) != len(inputs):
+                raise RuntimeError(f"guard returned {len(verdicts)} verdicts for {len(inputs)} inputs")
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any backend failure becomes the policy's on_error decision
+            log.warning("guard %s failed on a batch of %d: %s", self.name, len(inputs), type(exc).__name__)
+            tier = getattr(self.inner, "name", "")
+            verdicts = [Verdict.failed(f"guard failed: {type(exc).__name__}: {exc}", tier=tier, id=x.id)
+                        for x in inputs]
+        scans: list[Any] = [None] * len(inputs)
+        errors: list[str | None] = [None] * len(inputs)
+        try:
+            if scans_future is not None:
+                scans = scans_future.result()
+            elif self.rules is not None:
+                scans = self.rules.scan(inputs)
+        except Exception as exc:  # noqa: BLE001 - a failed scan must not let PII through silently
+            log.warning("PII/secrets scan failed on a batch of %d: %s", len(inputs), type(exc).__name__)
+            errors = [f"PII/secrets scan failed: {type(exc).__name__}: {exc}"] * len(inputs)
+        custom: list[dict[str, float]] = [{} for _ in inputs]
+        if self.custom is not None:
+            try:
+                custom = self.custom.score(inputs)
+            except Exception as exc:  # noqa: BLE001 - same: the policy's on_error decides
+                log.warning("custom categories failed on a batch of %d: %s", len(inputs), type(exc).__name__)
+                errors = [e or f"custom categories failed: {type(exc).__name__}: {exc}" for e in errors]
+        salt = self.rules.new_salt() if self.rules is not None else b""
+        share = (time.perf_counter() - start) * 1000.0 / len(inputs)
+        return [self._apply(x, v, s, c, e, salt, share)
+                for x, v, s, c, e in zip(inputs, verdicts, scans, custom, errors)]
+
+    def _apply(self, x: GuardInput, v: Verdict, scan: Any, custom: dict[str, float], error: str | None,
+               salt: bytes, latency_ms: float) -> Verdict:
+        policy = self.policy
+        reasons: list[Reason] = []
+        decisions: dict[str, bool | None] = {}
+        scores = dict(v.scores)
+        for task in TASKS:
+            rule = policy.tasks[task]
+            score = v.scores.get(task)
+            if not rule.enabled:
+                decisions[task] = None
+                scores.pop(task, None)
+                continue
+            if rule.threshold is not None and score is not None:
+                decision: bool | None = score >= rule.threshold
+                threshold = rule.threshold
+            else:
+                decision, threshold = getattr(v, task), self.thresholds.get(task)
+            decisions[task] = decision
+            if decision:
+                reasons.append(Reason(f"tasks.{task}", rule.action, score, threshold))
+        categories: dict[str, float] = {}
+        for name, score in v.categories.items():
+            rule = policy.category_rule(name)
+            if not rule.enabled:
+                continue
+            categories[name] = score
+            if rule.threshold is not None and score >= rule.threshold:
+                reasons.append(Reason(f"categories.{name}", rule.action, score, rule.threshold))
+        for c in policy.custom_categories:
+            if c.name in custom:
+                categories[c.name] = custom[c.name]
+                if custom[c.name] >= c.threshold:
+                    reasons.append(Reason(f"custom_categories.{c.name}", c.action, custom[c.name], c.threshold))
+        findings: tuple[Finding, ...] | None = None
+        redacted_text = redacted_response = None
+        if scan is not None:
+            findings = scan.findings
+            for section, found, rule in (("pii", scan.pii, policy.pii), ("secrets", scan.secrets, policy.secrets)):
+                if rule.enabled and found:
+                    kinds = sorted({f.type for f in found})
+                    reasons.append(Reason(section, rule.action, max(f.score for f in found),
+                                          policy.pii.threshold if section == "pii" else None,
+                                          detail=", ".join(kinds)))
+            if any(r.enabled and r.action == "redact" for r in (policy.pii, policy.secrets)):
+                # Everything found is masked, secrets included, so the redacted text is safe to log.
+                redacted_text, redacted_response = self.rules.redacted(x, findings, salt)
+        error = v.error or error
+        if error is not None:
+            reasons.append(Reason("on_error", policy.on_error, detail=error))
+        action = strongest([r.action for r in reasons])
+        reasons.sort(key=lambda r: -SEVERITY[r.action])
+        return Verdict(
+            **decisions,
+            scores=scores,
+            categories=categories,
+            tier=v.tier or getattr(self.inner, "name", ""),
+            latency_ms=latency_ms,
+            error=error,
+            id=x.id,
+            flagged=action == "block",
+            pii=findings,
+            redacted_text=redacted_text,
+            redacted_response=redacted_response,
+            action=action,
+            explanation=tuple(reasons),
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
