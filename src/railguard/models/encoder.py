@@ -131,6 +131,9 @@ class TextEncoder(WindowTokenizer):
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # Idle worker threads would otherwise spin after each run and steal the CPU from whatever runs
+        # next on a small machine (the PII scan, the HTTP server).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(
                 str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
