@@ -296,11 +296,16 @@ def serve(
     guard: Annotated[str | None, typer.Option("--guard", help="guard to serve (default embedded)")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML or TOML file with server settings")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="server processes (default 1)")] = None,
+    upstream: Annotated[str | None, typer.Option(
+        "--upstream", help="OpenAI-compatible LLM API to guard, e.g. http://localhost:8080/v1: adds the "
+                           "guarding proxy /v1/chat/completions")] = None,
 ) -> None:
-    """Run the moderation server: OpenAI-compatible /v1/moderations, native /v1/guard, audit log."""
+    """Run the moderation server: OpenAI-compatible /v1/moderations, native /v1/guard, audit log; with
+    --upstream also a guarding proxy for chat completions."""
     settings_module = _import("railguard.server.settings", "server")
     run = _import("railguard.server.run", "server")
-    settings = settings_module.ServerSettings.load(config, host=host, port=port, guard=guard, workers=workers)
+    settings = settings_module.ServerSettings.load(config, host=host, port=port, guard=guard, workers=workers,
+                                                   upstream_url=upstream)
     run.serve(settings)
 
 

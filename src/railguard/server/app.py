@@ -27,10 +27,17 @@ def create_app(settings: ServerSettings | None = None, *, guard: Guard | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings, guard=guard, store=store)
         app.state.runtime = runtime
+        proxy = None
         try:
             await runtime.start()
+            if settings.upstream_url:
+                from .proxy import Proxy, Upstream
+
+                proxy = app.state.proxy = Proxy(runtime, Upstream(settings, keys_enabled=runtime.keys.enabled))
             yield
         finally:
+            if proxy is not None:
+                await proxy.aclose()
             await runtime.stop()
 
     app = FastAPI(title="railguard", version=__version__, lifespan=lifespan,
@@ -40,4 +47,9 @@ def create_app(settings: ServerSettings | None = None, *, guard: Guard | None = 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # added last: runs first
     for router in (moderations.router, guard_routes.router, models.router, health.router):
         app.include_router(router)
+    if settings.upstream_url:  # the guarding proxy; its pass-through of other /v1/* paths goes last
+        from .routes import chat
+
+        app.include_router(chat.router)
+        app.include_router(chat.passthrough_router)
     return app

@@ -7,6 +7,11 @@ is kept only when the operator turns ``store_text`` on. The store is chosen by U
 - ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (WAL mode, ``synchronous=FULL``: a row
   whose request got an answer survives a crash of the server process and of the machine);
 - ``postgresql://user:password@host:port/dbname`` (psycopg 3, in the ``server`` extra).
+
+Rows written by the guarding proxy (``/v1/chat/completions``) also say which rail decided (``direction``:
+``input`` or ``output``), whether the upstream LLM was called, and the streaming mode. A store made before
+these columns existed gets them on open (``ALTER TABLE ... ADD COLUMN``; old rows keep their data, with
+the new fields empty).
 """
 
 from __future__ import annotations
@@ -28,9 +33,12 @@ from ..types import GuardInput, Verdict
 
 TABLE = "railguard_audit"
 META_TABLE = "railguard_audit_meta"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _COLUMNS = ("time", "request_id", "item", "endpoint", "key_id", "guard", "tier", "flagged", "error",
-            "decisions", "scores", "categories", "guard_ms", "latency_ms", "input_chars", "text_sha256", "text")
+            "decisions", "scores", "categories", "guard_ms", "latency_ms", "input_chars", "text_sha256", "text",
+            "direction", "upstream_called", "stream_output")
+# Columns added after schema version 1, with their SQL types (by dialect attribute); added on open when missing.
+_ADDED_COLUMNS = {"direction": "TEXT", "upstream_called": "_bool_type", "stream_output": "TEXT"}
 _JSON_COLUMNS = frozenset({"decisions", "scores", "categories"})
 
 
@@ -55,6 +63,9 @@ class AuditRecord:
     input_chars: int = 0
     text_sha256: str = ""
     text: str | None = None
+    direction: str | None = None  # "input" or "output" for the proxy's rails; None for the moderation endpoints
+    upstream_called: bool | None = None  # proxy only: whether the request reached the upstream LLM
+    stream_output: str | None = None  # proxy streams only: "live", "window" or "buffer"
     id: int | None = None  # the store's row number, once written
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,7 +100,8 @@ def text_digest(salt: bytes, text: str) -> str:
 
 def make_record(*, item: GuardInput, verdict: Verdict, index: int, request_id: str, endpoint: str,
                 key_id: str | None, guard: str, salt: bytes, received: float, latency_ms: float,
-                store_text: bool) -> AuditRecord:
+                store_text: bool, direction: str | None = None, upstream_called: bool | None = None,
+                stream_output: str | None = None) -> AuditRecord:
     text = audit_text(item)
     return AuditRecord(
         time=received, request_id=request_id, item=index, endpoint=endpoint, key_id=key_id, guard=guard,
@@ -100,6 +112,7 @@ def make_record(*, item: GuardInput, verdict: Verdict, index: int, request_id: s
         categories={k: float(v) for k, v in verdict.categories.items()},
         guard_ms=float(verdict.latency_ms), latency_ms=latency_ms, input_chars=input_chars(item),
         text_sha256=text_digest(salt, text), text=text if store_text else None,
+        direction=direction, upstream_called=upstream_called, stream_output=stream_output,
     )
 
 
@@ -161,6 +174,21 @@ class _SqlStore:
     _bool_type = "INTEGER"
     _float_type = "REAL"
     _json_type = "TEXT"
+    _add_column = "ADD COLUMN"
+    _columns: tuple[str, ...] = _COLUMNS  # the columns the table has (an old store opened read-only lacks some)
+
+    def _table_columns(self, conn: Any) -> set[str]:
+        raise NotImplementedError
+
+    def _migrate(self, conn: Any) -> None:
+        """Add the columns a store made by an older version lacks; rows and their data stay as they are."""
+        present = self._table_columns(conn)
+        for name, sql_type in _ADDED_COLUMNS.items():
+            if name not in present:
+                conn.execute(f"ALTER TABLE {TABLE} {self._add_column} {name} {getattr(self, sql_type, sql_type)}")
+        p = self._param
+        conn.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES ({p}, {p}) "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value", ("schema_version", SCHEMA_VERSION))
 
     def _ddl(self) -> list[str]:
         return [
@@ -169,7 +197,7 @@ class _SqlStore:
             f"guard TEXT NOT NULL, tier TEXT NOT NULL, flagged {self._bool_type} NOT NULL, error TEXT, "
             f"decisions {self._json_type}, scores {self._json_type}, categories {self._json_type}, "
             f"guard_ms {self._float_type}, latency_ms {self._float_type}, input_chars INTEGER, "
-            f"text_sha256 TEXT, text TEXT)",
+            f"text_sha256 TEXT, text TEXT, direction TEXT, upstream_called {self._bool_type}, stream_output TEXT)",
             f"CREATE INDEX IF NOT EXISTS {TABLE}_time ON {TABLE} (time)",
             f"CREATE INDEX IF NOT EXISTS {TABLE}_request ON {TABLE} (request_id)",
             f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -182,21 +210,24 @@ class _SqlStore:
     def _row(self, r: AuditRecord) -> tuple[Any, ...]:
         return (r.time, r.request_id, r.item, r.endpoint, r.key_id, r.guard, r.tier, bool(r.flagged), r.error,
                 json.dumps(dict(r.decisions)), json.dumps(dict(r.scores)), json.dumps(dict(r.categories)),
-                r.guard_ms, r.latency_ms, r.input_chars, r.text_sha256, self._clean_text(r.text))
+                r.guard_ms, r.latency_ms, r.input_chars, r.text_sha256, self._clean_text(r.text), r.direction,
+                None if r.upstream_called is None else bool(r.upstream_called), r.stream_output)
 
     def _clean_text(self, text: str | None) -> str | None:
         return None if text is None else text.encode("utf-8", "replace").decode("utf-8")
 
     def _record(self, row: Sequence[Any]) -> AuditRecord:
-        values = dict(zip(("id", *_COLUMNS), row))
+        values = dict(zip(("id", *self._columns), row))
         for name in _JSON_COLUMNS:
             raw = values[name]
             values[name] = json.loads(raw) if isinstance(raw, str) else (raw or {})
         values["flagged"] = bool(values["flagged"])
+        if values.get("upstream_called") is not None:
+            values["upstream_called"] = bool(values["upstream_called"])
         return AuditRecord(**values)
 
     def _select(self) -> str:
-        return f"SELECT id, {', '.join(_COLUMNS)} FROM {TABLE}"
+        return f"SELECT id, {', '.join(self._columns)} FROM {TABLE}"
 
     def tail(self, n: int) -> list[AuditRecord]:
         rows = self._conn.execute(f"{self._select()} ORDER BY id DESC LIMIT {self._param}", (n,)).fetchall()
@@ -243,9 +274,16 @@ class SqliteStore(_SqlStore):
                 with self._transaction() as conn:
                     for statement in self._ddl():
                         conn.execute(statement)
+                    self._migrate(conn)
                     self._salt_from(conn)
+            else:
+                present = self._table_columns(self._conn)
+                self._columns = tuple(c for c in _COLUMNS if c in present)
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open the audit log {self.path}: {exc}") from None
+
+    def _table_columns(self, conn: Any) -> set[str]:
+        return {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})").fetchall()}
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -280,6 +318,7 @@ class PostgresStore(_SqlStore):
     _id_column = "BIGSERIAL PRIMARY KEY"
     _bool_type = "BOOLEAN"
     _float_type = "DOUBLE PRECISION"
+    _add_column = "ADD COLUMN IF NOT EXISTS"  # two workers may open an old store at once
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         psycopg = require("psycopg", "server")
@@ -291,9 +330,18 @@ class PostgresStore(_SqlStore):
                 with self._conn.transaction():
                     for statement in self._ddl():
                         self._conn.execute(statement)
+                    self._migrate(self._conn)
                     self._salt_from(self._conn)
+            else:
+                present = self._table_columns(self._conn)
+                self._columns = tuple(c for c in _COLUMNS if c in present)
         except psycopg.Error as exc:
             raise ConfigError(f"cannot open the audit store {self.url}: {exc}") from None
+
+    def _table_columns(self, conn: Any) -> set[str]:
+        rows = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s",
+                            (TABLE,)).fetchall()
+        return {row[0] for row in rows}
 
     def _clean_text(self, text: str | None) -> str | None:
         cleaned = super()._clean_text(text)
@@ -339,7 +387,8 @@ def export_parquet(store: AuditStore, path: str | Path, *, rows_per_group: int =
         ("decisions", pa.map_(pa.string(), pa.bool_())), ("scores", pa.map_(pa.string(), pa.float64())),
         ("categories", pa.map_(pa.string(), pa.float64())), ("guard_ms", pa.float64()),
         ("latency_ms", pa.float64()), ("input_chars", pa.int64()), ("text_sha256", pa.string()),
-        ("text", pa.string()),
+        ("text", pa.string()), ("direction", pa.string()), ("upstream_called", pa.bool_()),
+        ("stream_output", pa.string()),
     ])
     n = 0
     with pq.ParquetWriter(str(path), schema) as writer:

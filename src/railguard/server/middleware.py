@@ -6,6 +6,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import error_response
 
+ORIGINAL_CONTENT_TYPE = "railguard.original_content_type"  # scope key: the client's Content-Type of a POST
+
 
 class JsonBodies:
     """Every POST body is read as JSON, also when the client labels it otherwise (``curl -d`` sends a form type).
@@ -18,8 +20,11 @@ class JsonBodies:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("method") == "POST":
+            original = [v for k, v in scope.get("headers") or () if k == b"content-type"]
             headers = [(k, v) for k, v in scope.get("headers") or () if k != b"content-type"]
-            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+            # The proxy's pass-through forwards the client's own label (an upload is multipart).
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")],
+                     ORIGINAL_CONTENT_TYPE: original[0] if original else None}
         await self.app(scope, receive, send)
 
 

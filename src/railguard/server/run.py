@@ -68,6 +68,7 @@ def _plain(settings: ServerSettings) -> dict[str, Any]:
     out = settings.model_dump(mode="json", exclude={"config_file"})
     out["api_keys"] = [k.get_secret_value() for k in settings.api_keys]
     out["audit_salt"] = settings.audit_salt.get_secret_value() if settings.audit_salt else None
+    out["upstream_api_key"] = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
     return out
 
 

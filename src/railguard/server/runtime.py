@@ -154,20 +154,32 @@ class Runtime:
         service = await self.service(model)
         verdicts = await service.judge(inputs)
         latency_ms = (time.perf_counter() - start) * 1000.0
-        records = [make_record(item=x, verdict=v, index=i, request_id=request_id, endpoint=endpoint,
-                               key_id=key_id, guard=service.name, salt=self._salt, received=received,
-                               latency_ms=latency_ms, store_text=self.settings.store_text)
-                   for i, (x, v) in enumerate(zip(inputs, verdicts))]
-        try:
-            await self.audit.submit(records)
-        except Exception as exc:  # noqa: BLE001 - no answer without its audit row
-            log.error("audit write failed for request %s: %s", request_id, type(exc).__name__)
-            raise APIError(503, "the audit log cannot be written; the decision was not returned",
-                           code="audit_unavailable", type=SERVER_ERROR) from None
+        records = self.records(inputs, verdicts, request_id=request_id, endpoint=endpoint, key_id=key_id,
+                               guard=service.name, received=received, latency_ms=latency_ms)
+        await self.write(records)
         log.info("%s request=%s key=%s guard=%s items=%d chars=%d flagged=%d errors=%d ms=%.1f", endpoint,
                  request_id, key_id or "-", service.name, len(inputs), sum(r.input_chars for r in records),
                  sum(v.flagged for v in verdicts), sum(v.error is not None for v in verdicts), latency_ms)
         return Decision(request_id=request_id, model=service.name, verdicts=verdicts)
+
+    def records(self, inputs: Sequence[GuardInput], verdicts: Sequence[Verdict], *, request_id: str, endpoint: str,
+                key_id: str | None, guard: str, received: float, latency_ms: float, first_item: int = 0,
+                **proxy_fields: str | bool | None) -> list[AuditRecord]:
+        """Audit rows for judged inputs; ``proxy_fields`` are the proxy's direction, upstream_called, stream_output."""
+        return [make_record(item=x, verdict=v, index=first_item + i, request_id=request_id, endpoint=endpoint,
+                            key_id=key_id, guard=guard, salt=self._salt, received=received, latency_ms=latency_ms,
+                            store_text=self.settings.store_text, **proxy_fields)
+                for i, (x, v) in enumerate(zip(inputs, verdicts))]
+
+    async def write(self, records: Sequence[AuditRecord]) -> None:
+        """Make audit rows durable; 503 when the store cannot take them (no answer without its audit row)."""
+        try:
+            await self.audit.submit(records)
+        except Exception as exc:  # noqa: BLE001 - no answer without its audit row
+            request_id = records[0].request_id if records else "-"
+            log.error("audit write failed for request %s: %s", request_id, type(exc).__name__)
+            raise APIError(503, "the audit log cannot be written; the decision was not returned",
+                           code="audit_unavailable", type=SERVER_ERROR) from None
 
     async def readiness(self) -> list[str]:
         """Why the server is not ready (empty when it is): models loaded, no guard call stuck, store writable."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -46,7 +46,38 @@ class ServerSettings(BaseSettings):
         None, description="salt for the SHA-256 of audited texts (none: a random salt kept in the store)")
     store_text: bool = Field(False, description="keep the raw texts in the audit log (off: only hashes and lengths)")
     keep_alive_s: float = Field(5.0, gt=0, description="how long an idle keep-alive connection stays open")
+    upstream_url: str | None = Field(
+        None, description="an OpenAI-compatible LLM API (e.g. http://localhost:11434/v1): serve a guarding proxy "
+                          "at /v1/chat/completions and pass other /v1/* calls through")
+    upstream_api_key: SecretStr | None = Field(
+        None, description="key sent to the upstream (none: the client's Authorization header is passed on, "
+                          "unless it is a railguard API key)")
+    upstream_timeout_s: float = Field(
+        60.0, gt=0, description="longest wait for the upstream to connect, answer, or send the next stream chunk "
+                                "(else 504)")
+    stream_output: Literal["live", "window", "buffer"] = Field(
+        "window", description="streamed answers: 'window' holds text back until a check covering it passed; "
+                              "'live' relays at once and checks behind; 'buffer' checks the whole answer first")
+    stream_check: Literal["sentence", "tokens"] = Field(
+        "sentence", description="when a streamed answer is checked: at each sentence end, or every "
+                                "stream_check_tokens tokens")
+    stream_check_tokens: int = Field(
+        24, ge=1, le=4096, description="tokens (stream chunks) between checks; with stream_check=sentence, the most "
+                                       "held back while a sentence has not ended")
+    refusal_message: str = Field(
+        "I can't help with that request.", min_length=1,
+        description="the assistant message a client gets when a rail blocks the request or the answer")
     config_file: Path | None = Field(None, description="a YAML or TOML file with any of these settings")
+
+    @field_validator("upstream_url")
+    @classmethod
+    def _check_upstream(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        value = value.strip().rstrip("/")
+        if not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL such as http://localhost:8080/v1")
+        return value
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -85,6 +116,7 @@ class ServerSettings(BaseSettings):
         out = self.model_dump(mode="json")
         out["api_keys"] = f"{len(self.api_keys)} key(s)"
         out["audit_salt"] = "set" if self.audit_salt else "kept in the store"
+        out["upstream_api_key"] = "set" if self.upstream_api_key else "none"
         return out
 
 

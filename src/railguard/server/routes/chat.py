@@ -1,0 +1,49 @@
+"""The guarding proxy's routes (only with an upstream): ``POST /v1/chat/completions`` and every other ``/v1/*``
+path passed through to the upstream. railguard's own ``/v1/moderations``, ``/v1/guard`` and ``/v1/models``
+keep answering themselves; the pass-through is registered after them."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request
+
+from ...errors import RailguardError
+from ..deps import KeyIdDep
+from ..errors import APIError
+from ..middleware import ORIGINAL_CONTENT_TYPE
+from ..proxy import Proxy
+
+router = APIRouter(tags=["proxy"])
+passthrough_router = APIRouter(tags=["proxy"])
+
+
+def _proxy(request: Request) -> Proxy:
+    proxy = getattr(request.app.state, "proxy", None)
+    if proxy is None:
+        raise RailguardError("the proxy is not running")  # create_app only adds these routes with an upstream
+    return proxy
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request, key_id: KeyIdDep):
+    raw = await request.body()
+    if not raw:
+        raise APIError(400, "the request body is empty; send a chat completion request", code="empty_body")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise APIError(400, "the request body is not valid JSON", code="invalid_json") from None
+    return await _proxy(request).chat(body, request.headers, key_id)
+
+
+@passthrough_router.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                              include_in_schema=False)
+async def passthrough(path: str, request: Request, key_id: KeyIdDep):
+    if ORIGINAL_CONTENT_TYPE in request.scope:  # a POST: the body-reading middleware relabelled it JSON
+        original = request.scope[ORIGINAL_CONTENT_TYPE]
+        content_type = original.decode("latin-1") if original else None
+    else:
+        content_type = request.headers.get("content-type")
+    return await _proxy(request).passthrough(request.method, path, request.url.query.encode("latin-1"),
+                                             await request.body(), request.headers, content_type)
