@@ -299,13 +299,15 @@ def serve(
     upstream: Annotated[str | None, typer.Option(
         "--upstream", help="OpenAI-compatible LLM API to guard, e.g. http://localhost:8080/v1: adds the "
                            "guarding proxy /v1/chat/completions")] = None,
+    policy: Annotated[str | None, typer.Option(
+        "--policy", help="policy preset (strict, children, ...) or YAML file for the served guard")] = None,
 ) -> None:
     """Run the moderation server: OpenAI-compatible /v1/moderations, native /v1/guard, audit log; with
     --upstream also a guarding proxy for chat completions."""
     settings_module = _import("railguard.server.settings", "server")
     run = _import("railguard.server.run", "server")
     settings = settings_module.ServerSettings.load(config, host=host, port=port, guard=guard, workers=workers,
-                                                   upstream_url=upstream)
+                                                   upstream_url=upstream, policy=policy)
     run.serve(settings)
 
 

@@ -89,7 +89,8 @@ class Runtime:
         self.store = self._given_store or await self.audit.run_alone(lambda: open_store(self.settings.audit_url))
         salt = self.settings.audit_salt
         self._salt = salt.get_secret_value().encode("utf-8") if salt else await self.audit.run_alone(self.store.salt)
-        guard = self._given_guard or await asyncio.to_thread(registry.resolve, self.settings.guard)
+        guard = self._given_guard or await asyncio.to_thread(
+            registry.resolve, self.settings.guard, policy=self.settings.policy)
         await self._add(self.settings.guard, guard)
         self.ready = True
         log.info("serving guard %s; audit store %s; %s", self.settings.guard, self.store.url,

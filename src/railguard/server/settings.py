@@ -28,6 +28,8 @@ class ServerSettings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one)")
     workers: int = Field(1, ge=1, le=64, description="server processes; each loads its own model")
     guard: str = Field("embedded", min_length=1, description="the guard requests use unless they name another")
+    policy: str | None = Field(
+        None, description="policy for the server's guard: a preset (strict, children, ...) or a YAML file")
     batch_window_ms: float = Field(
         2.0, ge=0, le=1000, description="how long the first waiting request waits for others to share its batch")
     max_batch_size: int = Field(64, ge=1, le=4096, description="most texts in one guard call")
