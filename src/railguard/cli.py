@@ -172,7 +172,7 @@ def train(
     data: DataDir = None,
     out: Annotated[Path, typer.Option("--out", help="model folder to write")] = Path("runs/model"),
     seed: Annotated[int, typer.Option(help="random seed")] = 13,
-    epochs: Annotated[int, typer.Option(min=0, help="encoder fine-tuning epochs (0: train the heads only)")] = 1,
+    epochs: Annotated[int, typer.Option(min=0, help="encoder fine-tuning epochs (0: train the heads only)")] = 2,
     sources: Annotated[str | None, typer.Option(help="comma-separated datasets to train on [default: all]")] = None,
     max_examples: Annotated[int | None, typer.Option(min=1, help="train on at most this many examples")] = None,
     progress: Progress = True,

@@ -215,7 +215,7 @@ def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = 13, progress: bo
     return write_manifest(model_dir, meta)
 
 
-def train(data_dir: Path, out_dir: Path, *, seed: int = 13, epochs: int = 1, sources: list[str] | None = None,
+def train(data_dir: Path, out_dir: Path, *, seed: int = 13, epochs: int = 2, sources: list[str] | None = None,
           max_examples: int | None = None, progress: bool = True, freeze_layers: int = 3) -> dict:
     """Build a model directory loadable as ``embedded:<out_dir>``; returns its manifest."""
     data_dir, out = Path(data_dir), Path(out_dir)
