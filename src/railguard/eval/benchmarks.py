@@ -22,9 +22,6 @@ ALL = "all"
 DATA_HINT = "set RAILGUARD_DATA or pass --data to point at the folder that holds <dataset>/data.jsonl.gz"
 #: The seed of the shuffle that makes ``limit`` take the same rows on every run.
 LIMIT_SEED = 13
-# The training code holds out benign_multilingual rows by this rule; only those are fair to measure on.
-BENIGN_HOLDOUT_FRACTION = 0.12
-BENIGN_HOLDOUT_SEED = 13
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +60,9 @@ def _is_test(row: dict) -> bool:
 
 def _benign_holdout(row: dict) -> bool:
     # Imported here so that evaluating other benchmarks does not depend on the training package.
-    from ..train.data import holdout_of, norm_key
+    from ..train.data import DEFAULT_SEED, HELDOUT_FRACTION, holdout_of, norm_key
 
-    return holdout_of(norm_key(row["prompt"]), BENIGN_HOLDOUT_FRACTION, BENIGN_HOLDOUT_SEED)
+    return holdout_of(norm_key(row["prompt"]), HELDOUT_FRACTION, DEFAULT_SEED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,9 @@ TEST_SETS: tuple[str, ...] = (
     "openai_moderation", "xstest", "xstest_responses", "simple_safety_tests", "harmbench", "multijail",
 )
 PROMPT, RESPONSE = "prompt", "response"
+#: The held-out split of the training pool (used for calibration, thresholds and the benign FPR checks).
+HELDOUT_FRACTION = 0.12
+DEFAULT_SEED = 13
 
 
 @dataclass(slots=True)
@@ -483,7 +486,7 @@ class Pool:
     stats: dict
 
 
-def build_pool(data_dir: Path, *, seed: int = 13, heldout_fraction: float = 0.12,
+def build_pool(data_dir: Path, *, seed: int = DEFAULT_SEED, heldout_fraction: float = HELDOUT_FRACTION,
                augmenter: Callable[[list[Example]], list[Example]] | None = None,
                sources: Iterable[str] | None = None) -> Pool:
     """All training examples, deduplicated within the pool and against every test set, split by text."""

@@ -18,7 +18,8 @@ from ..models.heads import Heads
 from ..progress import progress_bar
 from ..types import TASKS
 from .augment import augment, with_keyword_categories
-from .data import HEADS, SOURCES, Example, build_pool, data_hashes, holdout_of, norm_key, read_rows
+from .data import (DEFAULT_SEED, HEADS, HELDOUT_FRACTION, SOURCES, Example, build_pool, data_hashes, holdout_of,
+                   norm_key, read_rows)
 from .finetune import base_model_dir, export_onnx, finetune, first_window, targets_matrix
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,6 @@ ENCODER_FILE, TOKENIZER_FILE = "encoder.onnx", "tokenizer.json"
 WINDOW = {"max_tokens": 128, "overlap": 32, "pair_prompt_tokens": 48}
 MAX_LANGUAGE_FPR = 0.08  # prompt-harm threshold keeps held-out benign FPR under this in every language
 DECISION_THRESHOLD = 0.5  # on calibrated probabilities
-HELDOUT_FRACTION = 0.12
 
 
 def source_weights(examples: list[Example], power: float) -> np.ndarray:
@@ -193,14 +193,14 @@ def _thresholds(enc: TextEncoder, heads: Heads, x_held: np.ndarray, heldout: lis
     return choose_thresholds(heads.probs(x_held), heldout, benign_probs, np.array([e.lang for e in benign]))
 
 
-def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = 13, progress: bool = True) -> dict:
+def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, progress: bool = True) -> dict:
     """Refit calibration and thresholds of a trained model folder on its held-out data (same pool, same
     seed), keeping the encoder and head weights; rewrites heads.npz and the manifest."""
     from ..models.artifacts import read_manifest
 
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
-    pool = build_pool(Path(data_dir), seed=seed, heldout_fraction=HELDOUT_FRACTION,
+    pool = build_pool(Path(data_dir), seed=seed,
                       augmenter=lambda ex: augment(ex, seed))
     enc = TextEncoder(model_dir / ENCODER_FILE, model_dir / TOKENIZER_FILE, **WINDOW)
     x_held = _embed(enc, pool.heldout, "held-out", progress)
@@ -215,7 +215,7 @@ def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = 13, progress: bo
     return write_manifest(model_dir, meta)
 
 
-def train(data_dir: Path, out_dir: Path, *, seed: int = 13, epochs: int = 2, sources: list[str] | None = None,
+def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: int = 2, sources: list[str] | None = None,
           max_examples: int | None = None, progress: bool = True, freeze_layers: int = 3) -> dict:
     """Build a model directory loadable as ``embedded:<out_dir>``; returns its manifest."""
     data_dir, out = Path(data_dir), Path(out_dir)
@@ -228,7 +228,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 13, epochs: int = 2, sou
     if epochs < 0:
         raise ConfigError("epochs must be 0 (heads only) or more")
     rng = random.Random(seed)
-    pool = build_pool(data_dir, seed=seed, sources=sources, heldout_fraction=HELDOUT_FRACTION,
+    pool = build_pool(data_dir, seed=seed, sources=sources,
                       augmenter=lambda ex: augment(ex, seed))
     train_set = list(with_keyword_categories(pool.train))
     heldout = pool.heldout
