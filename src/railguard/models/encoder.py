@@ -145,19 +145,34 @@ class TextEncoder(WindowTokenizer):
 
     def encode(self, windows: Sequence[Window]) -> np.ndarray:
         """Mean-pooled encoder output for each window, shape (len(windows), dim), float32."""
+        return self.encode_views(windows, ())[0]
+
+    @property
+    def layer_outputs(self) -> tuple[str, ...]:
+        """Inner-layer outputs the graph exposes besides ``last_hidden_state`` (see models/views.py)."""
+        return tuple(o.name for o in self.session.get_outputs()[1:])
+
+    def encode_views(self, windows: Sequence[Window], layers: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`encode`, plus the mean-pooled outputs named in ``layers``: shapes (n, dim) and
+        (n, len(layers), dim). The graph computes every layer anyway; pooling the extra ones is cheap."""
         out = np.zeros((len(windows), self.dim), dtype=np.float32)
+        views = np.zeros((len(windows), len(layers), self.dim), dtype=np.float32)
         if not windows:
-            return out
+            return out, views
+        names = [self.session.get_outputs()[0].name, *layers]
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
         for idx in self._batches(order, windows):
             ids, types, mask = self.pad([windows[i] for i in idx])
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self._input_names:
                 feeds["token_type_ids"] = types
-            hidden = self.session.run(None, feeds)[0]
+            hidden = self.session.run(names, feeds)
             m = mask[:, :, None].astype(np.float32)
-            out[idx] = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
-        return out
+            count = np.maximum(m.sum(axis=1), 1.0)
+            out[idx] = (hidden[0] * m).sum(axis=1) / count
+            for j, h in enumerate(hidden[1:]):
+                views[idx, j] = (h * m).sum(axis=1) / count
+        return out, views
 
     def _batches(self, order: list[int], windows: Sequence[Window]) -> list[list[int]]:
         """Batches of at most ``batch_size`` windows and ``max_batch_tokens`` padded tokens: a batch of

@@ -65,14 +65,14 @@ def _embed(enc: TextEncoder, examples: list[Example], label: str, progress: bool
     return out
 
 
-def fit_heads(x: np.ndarray, examples: list[Example], seed: int) -> Heads:
+def fit_heads(x: np.ndarray, examples: list[Example], seed: int, names: tuple[str, ...] = HEADS) -> Heads:
     """One L2-regularised logistic regression per head on the examples that teach it."""
     linear_model = require("sklearn.linear_model", "train")
-    y, m = targets_matrix(examples, HEADS)
+    y, m = targets_matrix(examples, names)
     w = np.array([ex.weight for ex in examples], np.float32)
-    weight = np.zeros((len(HEADS), x.shape[1]), np.float32)
-    bias = np.full(len(HEADS), -6.0, np.float32)  # a head with no data says "no"
-    for j, head in enumerate(HEADS):
+    weight = np.zeros((len(names), x.shape[1]), np.float32)
+    bias = np.full(len(names), -6.0, np.float32)  # a head with no data says "no"
+    for j, head in enumerate(names):
         rows = m[:, j] > 0
         labels = y[rows, j] >= 0.5
         if labels.sum() < 3 or (~labels).sum() < 3:
@@ -81,17 +81,17 @@ def fit_heads(x: np.ndarray, examples: list[Example], seed: int) -> Heads:
         clf = linear_model.LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
         clf.fit(x[rows], labels, sample_weight=w[rows])
         weight[j], bias[j] = clf.coef_[0], clf.intercept_[0]
-    ones = np.ones(len(HEADS), np.float32)
-    return Heads(HEADS, weight, bias, ones, np.zeros(len(HEADS), np.float32))
+    ones = np.ones(len(names), np.float32)
+    return Heads(tuple(names), weight, bias, ones, np.zeros(len(names), np.float32))
 
 
 def calibrate(heads: Heads, x: np.ndarray, examples: list[Example], seed: int) -> Heads:
     """Platt scaling per head on held-out data: scores become calibrated probabilities."""
     linear_model = require("sklearn.linear_model", "train")
-    y, m = targets_matrix(examples, HEADS)
+    y, m = targets_matrix(examples, heads.names)
     logits = heads.logits(x)
     scale, shift = heads.calib_scale.copy(), heads.calib_shift.copy()
-    for j in range(len(HEADS)):
+    for j in range(len(heads.names)):
         rows = m[:, j] > 0
         labels = y[rows, j] >= 0.5
         if labels.sum() < 5 or (~labels).sum() < 5:
@@ -258,11 +258,16 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
     heads = calibrate(fit_heads(x_train, train_set, seed), x_held, heldout, seed)
     thresholds, metrics = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress)
     heads.save(out)
+    from .probes import train_probes
+
+    probes = train_probes(out / ENCODER_FILE, out / TOKENIZER_FILE, train_set, heldout, seed, progress)
+    probes.save(out)
     meta = {
         "railguard_version": __version__,
         "encoder": {"onnx": ENCODER_FILE, "tokenizer": TOKENIZER_FILE, "base": "all-MiniLM-L6-v2",
                     "fine_tuned_epochs": epochs, "freeze_layers": freeze_layers, "quantization": "int8", **WINDOW},
         "heads": list(HEADS),
+        "probes": {"file": "probes.npz", "layers": list(probes.layers), "tasks": list(probes.tasks)},
         "thresholds": thresholds,
         "heldout_metrics": metrics,
         "pool": pool.stats,
