@@ -136,6 +136,10 @@ def _print_verdict(verdict: Verdict) -> None:
                       markup=False)
     if verdict.redacted_text is not None:
         console.print(f"redacted: {verdict.redacted_text}", markup=False)
+    if verdict.route is not None:
+        why = f": {verdict.route['reason']}" if verdict.route.get("reason") else ""
+        went = "escalated" if verdict.route.get("escalated") else "not escalated"
+        console.print(f"cascade: answered by {verdict.route.get('answered_by')} ({went}{why})", markup=False)
     console.print(f"[dim]guard {verdict.tier}, {verdict.latency_ms:.1f} ms[/]")
 
 

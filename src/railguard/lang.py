@@ -10,11 +10,14 @@ routing that is enough, since the question is "can this tier read it", not the e
 from __future__ import annotations
 
 import functools
+import logging
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-from .errors import require
+from .errors import MissingExtraError, require
+
+log = logging.getLogger(__name__)
 
 #: Unicode script blocks whose language is unambiguous enough for routing (code point ranges).
 _SCRIPTS: tuple[tuple[int, int, str], ...] = (
@@ -79,13 +82,19 @@ def script_language(text: str) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def _detector():
-    lingua = require("lingua", "multilingual")
+    try:
+        lingua = require("lingua", "multilingual")
+    except MissingExtraError as exc:
+        log.warning("%s; until then Latin-script text is taken to be English", exc)
+        return None, None
     languages = [getattr(lingua.Language, name) for name in _LATIN]
     return lingua.LanguageDetectorBuilder.from_languages(*languages).build(), lingua.Language.ENGLISH
 
 
 def _latin_language(text: str) -> str:
     detector, english = _detector()
+    if detector is None:
+        return "en"
     confidences = detector.compute_language_confidence_values(text[:LATIN_SAMPLE])
     if not confidences:
         return "en"
