@@ -46,6 +46,12 @@ def expose_layers(onnx_path: str | Path, layers: Sequence[int] | None = None) ->
             if m and out != final:
                 found[int(m.group(1)) + 1] = out
     if not found:
+        # Graphs exported without module names (torch's dynamo exporter): the LayerNorms in graph order are
+        # the embeddings' and then two per layer (after attention, after the feed-forward block).
+        norms = [n.output[0] for n in model.graph.node if n.op_type == "LayerNormalization"]
+        if len(norms) >= 3 and len(norms) % 2 == 1:
+            found = {i: norms[2 * i] for i in range(1, len(norms) // 2 + 1) if norms[2 * i] != final}
+    if not found:
         raise ModelError(f"{path} does not look like a BERT encoder graph (no layer outputs found)")
     last = max(found)
     wanted = sorted(layers) if layers is not None else sorted(found)
