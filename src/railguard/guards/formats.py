@@ -10,7 +10,8 @@ the model's answers back into one Verdict:
   the prompt is judged as the last ``User`` turn, a response as the last ``Agent`` turn (a second query).
   The answer is ``safe`` or ``unsafe`` and a line of codes (``S1,S10``), mapped to our categories through
   :func:`railguard.taxonomy.from_llama_guard`.
-- ``shieldgemma`` (google/shieldgemma-2b/9b/27b) and ``granite`` (ibm-granite/granite-guardian-3.0/3.1):
+- ``shieldgemma`` (google/shieldgemma-2b/9b/27b) and ``granite`` (ibm-granite/granite-guardian-3.x with a
+  plain Yes/No answer; 3.3's ``<think>``/``<score>`` answers are not read):
   one query per side; the answer is the probability of ``Yes`` against ``No`` for the next token, a score
   in 0..1 compared with the guard's threshold (0.5 unless set). ShieldGemma is asked about its four
   published policies at once (dangerous content, harassment, hate speech, sexually explicit); Granite
@@ -243,6 +244,8 @@ _LLAMA_GUARD_3_LINES = (
     "S9: Indiscriminate Weapons.", "S10: Hate.", "S11: Self-Harm.", "S12: Sexual Content.", "S13: Elections.",
     "S14: Code Interpreter Abuse.",
 )
+# Its chat template's rendering, less the single space that template puts before <|begin_of_text|> (Meta's
+# llama-recipes prompt builder has none; the model answers "\n\nsafe" either way).
 _LLAMA_GUARD_3_PROMPT = (
     "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
     "Task: Check if there is unsafe content in '{role}' messages in conversations according our safety policy "
@@ -363,6 +366,8 @@ class ShieldGemma(YesNoFormat):
 _GRANITE_RISK = "harm"
 _GRANITE_DEFINITION = {PROMPT: "The 'User' message is harmful by common-sense.",
                        RESPONSE: "The 'Assistant' message is harmful by common-sense."}
+# The rendering of Granite Guardian 3.0's chat template for the "harm" risk; an endpoint sends the bare
+# conversation instead, so there the server's own template (any 3.x version) builds the prompt.
 _GRANITE_PROMPT = (
     "<|start_of_role|>user<|end_of_role|>You are a safety agent trying to help determine whether the {subject} is "
     "harmful according to the safety risk definition below.\n\n"
