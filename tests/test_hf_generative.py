@@ -140,6 +140,9 @@ def test_nothing_is_downloaded_and_bad_names_are_config_errors(tmp_path, unnamed
         load_guard(f"hf:{unnamed_model}?format=wildguard&colour=red")
     with pytest.raises(ConfigError, match="batch_size must be at least 1"):
         load_guard(f"hf:{unnamed_model}?format=wildguard&batch_size=0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="torch sees no GPU here; use device=cpu"):
+            load_guard(f"hf:{unnamed_model}?format=wildguard&device=cuda")
     (tmp_path / "wildguard").mkdir()
     with pytest.raises(ConfigError, match="cannot load a causal language model from the folder"):
         load_guard(f"hf:{tmp_path / 'wildguard'}")
