@@ -21,6 +21,9 @@ _LAZY_MODULES: dict[str, str] = {
     "embedded": "railguard.guards.embedded",
     "peer": "railguard.guards.peers",
     "rules": "railguard.guards.rules",
+    "hf": "railguard.guards.hf_generative",
+    "endpoint": "railguard.guards.endpoint",
+    "openai-moderation": "railguard.guards.openai_moderation",
 }
 
 
