@@ -159,3 +159,17 @@ def test_a_policy_file_sets_the_tiers_and_routing(tmp_path):
     path.write_text("cascade:\n  k: zero\n")
     with pytest.raises(PolicyError, match="cascade.k"):
         load_policy(path)
+
+
+def test_the_server_answers_through_a_configured_cascade_and_shows_the_route(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+    from server_support import make_app
+
+    name = "cascade:test-cheap>test-heavy"
+    with TestClient(make_app(tmp_path, models=name)) as client:
+        r = client.post("/v1/guard", params={"model": name}, json=[{"prompt": "torn"}, {"prompt": "sure benign"}])
+    assert r.status_code == 200, r.text
+    torn, benign = r.json()
+    assert torn["route"]["answered_by"] == "heavy" and torn["flagged"] is True
+    assert benign["route"]["answered_by"] == "cheap" and benign["route"]["escalated"] is False
