@@ -18,6 +18,7 @@ _DESCRIPTIONS: dict[str, str] = {}
 # Backends that live in their own module, imported only when their name is asked for.
 _LAZY_MODULES: dict[str, str] = {
     "embedded": "railguard.guards.embedded",
+    "e5": "railguard.guards.e5",
     "peer": "railguard.guards.peers",
     "rules": "railguard.guards.rules",
 }
