@@ -166,11 +166,16 @@ class TextEncoder(WindowTokenizer):
             folder = ensure_encoder(fmt=spec.get("format", DEFAULT_FORMAT))
         else:
             folder = Path(model_dir)
+        return cls(folder / spec["onnx"], folder / spec["tokenizer"], **cls.spec_options(spec), **options)
+
+    @staticmethod
+    def spec_options(spec: Mapping[str, Any]) -> dict[str, Any]:
+        """The windowing and pooling keyword arguments named in a manifest's ``encoder`` section."""
         window = {k: spec[k] for k in ("max_tokens", "overlap", "pair_prompt_tokens", "prefix", "normalize")
                   if k in spec}
         if "special_tokens" in spec:
             window["special_tokens"] = tuple(spec["special_tokens"])
-        return cls(folder / spec["onnx"], folder / spec["tokenizer"], **window, **options)
+        return window
 
     def encode(self, windows: Sequence[Window]) -> np.ndarray:
         """Mean-pooled encoder output for each window, shape (len(windows), dim), float32 (unit length
