@@ -19,6 +19,7 @@ _DESCRIPTIONS: dict[str, str] = {}
 _LAZY_MODULES: dict[str, str] = {
     "cascade": "railguard.guards.cascade",
     "embedded": "railguard.guards.embedded",
+    "e5": "railguard.guards.e5",
     "peer": "railguard.guards.peers",
     "rules": "railguard.guards.rules",
     "hf": "railguard.guards.hf_generative",

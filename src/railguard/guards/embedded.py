@@ -28,16 +28,8 @@ class EmbeddedGuard:
         cfg = settings()
         self.model_dir = Path(model_dir or cfg.model_dir or EMBEDDED_DIR)
         self.manifest = verify(self.model_dir)
-        enc = self.manifest["encoder"]
-        self.encoder = TextEncoder(
-            self.model_dir / enc["onnx"],
-            self.model_dir / enc["tokenizer"],
-            max_tokens=enc.get("max_tokens", 128),
-            overlap=enc.get("overlap", 32),
-            pair_prompt_tokens=enc.get("pair_prompt_tokens", 48),
-            threads=threads or cfg.threads,
-            batch_size=batch_size or cfg.batch_size,
-        )
+        self.encoder = TextEncoder.from_spec(self.model_dir, self.manifest["encoder"], threads=threads or cfg.threads,
+                                             batch_size=batch_size or cfg.batch_size)
         self.heads = Heads.load(self.model_dir, self.manifest["heads"])
         self.thresholds: dict[str, float] = dict(self.manifest["thresholds"])
         self.categories: tuple[str, ...] = tuple(h for h in self.heads.names if h not in TASKS)
