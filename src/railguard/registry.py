@@ -20,6 +20,7 @@ _LAZY_MODULES: dict[str, str] = {
     "embedded": "railguard.guards.embedded",
     "peer": "railguard.guards.peers",
     "rules": "railguard.guards.rules",
+    "agent": "railguard.guards.agent",
 }
 
 
