@@ -43,6 +43,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .agent_rules import DEFAULT_LEVEL_ACTIONS, AgentPolicy, parse_rules
 from .errors import ConfigError
 from .taxonomy import CATEGORY_NAMES
 from .types import ACTIONS, TASKS
@@ -65,7 +66,7 @@ CUSTOM_THRESHOLD = 0.5
 CUSTOM_ACTION = "flag"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _SECTIONS = ("extends", "description", "on_error", "tasks", "categories", "pii", "secrets", "custom_categories",
-             "cascade")
+             "cascade", "agent")
 _CUSTOM_KEYS = ("name", "description", "examples", "negative_examples", "threshold", "action")
 
 
@@ -133,6 +134,7 @@ class Policy:
         options = dict(self.cascade)
         options.setdefault("fallback", "closed" if self.on_error == "block" else "open")
         return options
+    agent: AgentPolicy = field(default_factory=AgentPolicy)
 
     def category_rule(self, name: str) -> Rule:
         return self.categories.get(name, self.category_default)
@@ -173,6 +175,8 @@ class Policy:
                  "threshold": c.threshold, "action": c.action}
                 for c in self.custom_categories
             ]
+        if not self.agent.is_default:
+            out["agent"] = self.agent.to_dict()
         return out
 
 
@@ -442,6 +446,24 @@ def _validate(doc: _Doc) -> dict[str, Any]:
         out["custom_categories"] = _custom(doc, data["custom_categories"], ("custom_categories",))
     if "cascade" in data:
         out["cascade"] = _section(doc, data["cascade"], ("cascade",), _CASCADE_CHECKS)
+    if "agent" in data:
+        out["agent"] = _agent(doc, data["agent"], ("agent",))
+    return out
+
+
+def _agent(doc: _Doc, value: Any, path: Path_) -> dict[str, Any]:
+    """``agent: {rules: [...], actions: {LOW: flag, HIGH: block}}`` (see :mod:`railguard.agent_rules`)."""
+    value = _mapping(doc, value, path)
+    _keys(doc, value, path, ("rules", "actions"))
+    out: dict[str, Any] = {}
+    if "rules" in value:
+        error = lambda p, message: doc.error(p, f"{_dotted(p)}: {message}")  # noqa: E731
+        out["rules"] = {r.name: r for r in parse_rules(value["rules"], error, path + ("rules",))}
+    if "actions" in value:
+        actions = _mapping(doc, value["actions"], path + ("actions",))
+        _keys(doc, actions, path + ("actions",), tuple(DEFAULT_LEVEL_ACTIONS))
+        out["actions"] = {level: _action(doc, a, path + ("actions", level), redact=False)
+                          for level, a in actions.items()}
     return out
 
 
@@ -485,6 +507,10 @@ def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
             out[key] = merged
         elif key in ("pii", "secrets"):
             out[key] = {**base.get(key, {}), **value}
+        elif key == "agent":
+            old = base.get(key, {})
+            out[key] = {"rules": {**old.get("rules", {}), **value.get("rules", {})},
+                        "actions": {**old.get("actions", {}), **value.get("actions", {})}}
         else:
             out[key] = value
     return out
@@ -525,10 +551,13 @@ def _build(merged: dict[str, Any], name: str) -> Policy:
     except KeyError as exc:
         raise PolicyError(f"policy {name}: pii/secrets setting {exc} is missing (the default preset sets it)") from None
     custom = tuple(CustomCategory(**c) for c in merged.get("custom_categories", []))
+    agent_in = merged.get("agent", {})
+    agent = AgentPolicy(rules=tuple(agent_in.get("rules", {}).values()),
+                        actions={**DEFAULT_LEVEL_ACTIONS, **agent_in.get("actions", {})})
     return Policy(name=name, on_error=merged.get("on_error", "block"), tasks=tasks, categories=categories,
                   category_default=category_default, pii=pii, secrets=secrets, custom_categories=custom,
                   description=merged.get("description", ""), source=merged,
-                  cascade=dict(merged.get("cascade", {})))
+                  cascade=dict(merged.get("cascade", {})), agent=agent)
 
 
 def load_policy(spec: str | Path | Mapping[str, Any] | Policy) -> Policy:
