@@ -155,6 +155,8 @@ def test_python_api_on_rows_in_memory(fake_guard):
     assert verdicts[2].refusal is True and verdicts[3].error and "int" in verdicts[4].error
     table = pa.table({"prompt": ["fine", "bomb"], "id": ["x", "y"]})
     assert [(v.id, v.flagged) for v in railguard.moderate_dataset(table, guard="fake")] == [("x", False), ("y", True)]
+    with pytest.raises(ConfigError, match="cannot moderate a value of type int"):
+        railguard.moderate_dataset(5, guard="fake")
 
 
 def test_python_api_on_files(tmp_path, jsonl_in, fake_guard):

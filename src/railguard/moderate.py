@@ -262,7 +262,7 @@ def moderate_dataset(data: Any, *, guard: GuardSpec = "embedded", policy=None, e
 
         return moderate_ray_dataset(data, guard_factory(guard, policy), fields=fields, batch_size=batch_size,
                                     workers=workers)
-    return _verdicts(_memory_rows(data, fields), guard_factory(guard, policy)(), batch_size)
+    return _verdicts(_memory_rows(_records(data), fields), guard_factory(guard, policy)(), batch_size)
 
 
 def _verdicts(rows: Iterable[Row], guard: Guard, batch_size: int) -> Iterator[Verdict]:
@@ -271,8 +271,8 @@ def _verdicts(rows: Iterable[Row], guard: Guard, batch_size: int) -> Iterator[Ve
             yield verdict if verdict.id == row_id else dataclasses.replace(verdict, id=row_id)
 
 
-def _memory_rows(data: Any, fields: Fields) -> Iterator[Row]:
-    for index, item in enumerate(_records(data)):
+def _memory_rows(records: Iterable[Any], fields: Fields) -> Iterator[Row]:
+    for index, item in enumerate(records):
         if isinstance(item, str):
             yield str(index), GuardInput(prompt=item, id=str(index))
         elif isinstance(item, GuardInput):
@@ -296,6 +296,6 @@ def _records(data: Any) -> Iterable[Any]:
     if hasattr(data, "to_batches") and hasattr(data, "schema"):  # a pyarrow Table
         return (row for batch in data.to_batches() for row in batch.to_pylist())
     if isinstance(data, (bytes, Mapping)) or not isinstance(data, Iterable):
-        raise ConfigError(f"cannot moderate a {type(data).__name__}: give a file path, a ray.data.Dataset, "
-                          "a pyarrow Table, a pandas DataFrame or an iterable of rows")
+        raise ConfigError(f"cannot moderate a value of type {type(data).__name__}: give a file path, a "
+                          "ray.data.Dataset, a pyarrow Table, a pandas DataFrame or an iterable of rows")
     return data
