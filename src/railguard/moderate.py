@@ -30,7 +30,7 @@ from .guard import Guard
 from .io import Fields, Row, count_rows, iter_inputs, row_to_input
 from .outputs import completed_rows, open_sink, output_format, output_ids, output_row
 from .progress import progress_bar
-from .registry import resolve
+from .registry import known_guard, resolve
 from .types import GuardInput, Verdict
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ def guard_factory(guard: GuardSpec, policy=None) -> Callable[[], Guard]:
 
         policy = load_policy(policy)  # a bad policy fails here, before any input is read
     if isinstance(guard, str):
+        known_guard(guard)  # an unknown name fails here, not later inside every Ray actor
         return functools.partial(resolve, guard, policy=policy)
     if isinstance(guard, Guard):
         return functools.partial(_with_policy, guard, policy) if policy is not None else functools.partial(_same, guard)
@@ -114,12 +115,12 @@ def moderate_file(in_path: str | Path, out_path: str | Path, guard: GuardSpec, *
     if not out_path.parent.is_dir():
         raise ConfigError(f"output folder {out_path.parent} does not exist")
     output_format(out_path)
-    factory = guard_factory(guard, policy)
     fields = Fields(text=text_field, response=response_field, id=id_field, context=context_field)
     rows = iter_inputs(in_path, fields)
     # Take the first row before loading the guard or touching the output, so a file we cannot read
     # fails fast and leaves no empty output behind.
     first = list(itertools.islice(rows, 1))
+    factory = guard_factory(guard, policy)
     done = _resume_point(in_path, out_path, fields) if resume and out_path.exists() else 0
     total = count_rows(in_path) - done if progress else None
     # A resumed run judges again the rows of the interrupted batch that were written, and drops them:
