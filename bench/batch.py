@@ -74,6 +74,18 @@ def steady_rate(arrivals: list[tuple[float, int]], skip: int) -> float | None:
     return rows / (arrivals[-1][0] - arrivals[skip - 1][0]) if skip else None
 
 
+class NullGuard:
+    """Judges nothing, instantly: what is left of a run with it is the engine's own cost per row."""
+
+    name = "null"
+
+    def check(self, inputs):
+        from railguard.types import Verdict
+
+        return [Verdict(prompt_harmful=False, jailbreak=False, injection=False, tier=self.name, id=x.id,
+                        scores={"prompt_harmful": 0.0, "jailbreak": 0.0, "injection": 0.0}) for x in inputs]
+
+
 def child(args: argparse.Namespace) -> None:
     """One measurement in this fresh process; prints its figures as one JSON line."""
     import railguard.moderate as moderate
@@ -94,7 +106,8 @@ def child(args: argparse.Namespace) -> None:
         os.environ["RAILGUARD_THREADS"] = str(args.cores)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        summary = moderate_file(args.child_input, Path(tmp) / "out.jsonl", args.guard, batch_size=args.batch_size,
+        guard = NullGuard() if args.guard == "null" else args.guard  # defined in __main__: Ray pickles it whole
+        summary = moderate_file(args.child_input, Path(tmp) / "out.jsonl", guard, batch_size=args.batch_size,
                                 progress=False, engine=args.child_engine, workers=args.cores)
         # steady: after the first block from every worker (Ray) or the first batch (local)
         steady = steady_rate(arrivals, args.cores if args.child_engine == "ray" else 1)
@@ -103,15 +116,15 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def measure(args: argparse.Namespace, engine: str, path: Path) -> dict:
+def measure(args: argparse.Namespace, engine: str, path: Path, guard: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child-engine", engine, "--child-input", str(path), "--cores", str(args.cores),
-           "--guard", args.guard, "--batch-size", str(args.batch_size)]
+           "--guard", guard or args.guard, "--batch-size", str(args.batch_size)]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{engine} run failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"{engine:5} {path.name}: {json.dumps(result)}", file=sys.stderr)
+    print(f"{engine:5} {guard or args.guard} {path.name}: {json.dumps(result)}", file=sys.stderr)
     return result
 
 
@@ -121,6 +134,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="rows of the long run (memory)")
     parser.add_argument("--small-rows", type=int, default=10_000, help="rows of the short run (memory)")
     parser.add_argument("--throughput-rows", type=int, default=20_000, help="rows each engine's timing runs on")
+    parser.add_argument("--overhead-rows", type=int, default=200_000,
+                        help="rows each engine runs with a guard that does nothing (the engine's own cost)")
     parser.add_argument("--cores", type=int, default=2, help="cores for each engine: encoder threads or Ray actors")
     parser.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl", help="input file format")
     parser.add_argument("--guard", default="embedded")
@@ -134,11 +149,21 @@ def main() -> None:
         return child(args)
 
     engines = [e.strip() for e in args.engine.split(",") if e.strip()]
-    results: dict = {"throughput": {}, "memory": {}}
+    results: dict = {"throughput": {}, "engine_only": {}, "memory": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_input(Path(tmp) / f"throughput.{args.format}", args.throughput_rows)
-        for engine in engines:
-            results["throughput"][engine] = measure(args, engine, path)
+        if args.throughput_rows:
+            path = write_input(Path(tmp) / f"throughput.{args.format}", args.throughput_rows)
+            for engine in engines:
+                results["throughput"][engine] = measure(args, engine, path)
+        if args.overhead_rows:
+            # two sizes: the difference is the cost per row, the rest the fixed cost of a run
+            sizes = (args.overhead_rows // 5, args.overhead_rows)
+            paths = [write_input(Path(tmp) / f"overhead{n}.{args.format}", n) for n in sizes]
+            for engine in engines:
+                small, large = (measure(args, engine, path, guard="null") for path in paths)
+                per_row = (large["seconds"] - small["seconds"]) / (sizes[1] - sizes[0])
+                results["engine_only"][engine] = {"runs": [small, large], "us_per_row": per_row * 1e6,
+                                                  "fixed_s": small["seconds"] - sizes[0] * per_row}
         if args.rows:
             for n in sorted({args.small_rows, args.rows}):
                 path = write_input(Path(tmp) / f"rows{n}.{args.format}", n, seed=n)
@@ -158,6 +183,16 @@ def main() -> None:
                         if ray["steady_rows_per_s"] and local["steady_rows_per_s"] else None),
                     "ray_start_s": ray["ray_start_s"],
                     "ray_extra_s": ray["seconds"] - local["seconds"]}
+    bare = results["engine_only"]
+    if "local" in bare and "ray" in bare:
+        # The wall time per row Ray adds (driver, transfers, shard reads) beside what one row costs with
+        # the guard on the local engine, and what a Ray run costs once (actors start; ray.init apart).
+        extra = (bare["ray"]["us_per_row"] - bare["local"]["us_per_row"]) / 1e6
+        summary |= {"engine_us_per_row": {k: v["us_per_row"] for k, v in bare.items()},
+                    "ray_extra_us_per_row": extra * 1e6,
+                    "ray_fixed_s_without_init": bare["ray"]["fixed_s"] - bare["local"]["fixed_s"]}
+        if local:
+            summary["ray_extra_share_of_local_row_time"] = extra * local["rows_per_s"]
     if len(results["memory"]) == 2:
         small, large = (results["memory"][k] for k in sorted(results["memory"], key=int))
         summary |= {"peak_rss_mb_small": small["peak_rss_mb"], "peak_rss_mb_large": large["peak_rss_mb"]}

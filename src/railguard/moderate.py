@@ -148,8 +148,12 @@ def moderate_file(in_path: str | Path, out_path: str | Path, guard: GuardSpec, *
                 flagged += sum(r["flagged"] for r in out_rows)
                 errors += sum(r["error"] is not None for r in out_rows)
                 bar.advance(len(out_rows))
-    finally:
+    except BaseException:
         sink.close()
+        if n == 0 and not done:  # a run that failed before its first row leaves no empty output behind
+            out_path.unlink(missing_ok=True)
+        raise
+    sink.close()
     return ModerateSummary(rows=n, flagged=flagged, errors=errors, seconds=time.perf_counter() - start,
                            out_path=out_path, skipped=done)
 

@@ -16,11 +16,13 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from . import errors
 from .errors import ConfigError, RailguardError, require
 from .guard import Guard
 from .io import Fields, Shard, iter_shard, plan_shards, row_to_input
@@ -196,5 +198,12 @@ def _job_errors(ray) -> Iterator[None]:
         cause = getattr(exc, "cause", None)
         if isinstance(cause, RailguardError):
             raise cause from None
-        first = str(cause or exc).strip().splitlines()
-        raise RailguardError(f"the Ray job failed: {first[-1] if first else type(exc).__name__}") from None
+        # An actor that died in its constructor only carries the remote traceback as text.
+        text = str(cause or exc)
+        ours = re.findall(r"^railguard\.errors\.(\w+): (.+)$", text, flags=re.MULTILINE)
+        if ours:
+            name, message = ours[-1]
+            kind = getattr(errors, name, RailguardError)
+            raise (kind(message) if kind is not errors.MissingExtraError else RailguardError(message)) from None
+        lines = text.strip().splitlines()
+        raise RailguardError(f"the Ray job failed: {lines[-1] if lines else type(exc).__name__}") from None
