@@ -230,3 +230,10 @@ def test_python_api_adds_verdict_columns_to_a_ray_dataset(local_ray):
     assert [r["prompt_harmful"] for r in rows] == [v.prompt_harmful for v in expected]
     assert json.dumps(dict(rows[1]["scores"]), sort_keys=True) == json.dumps(
         {k: round(s, 4) for k, s in expected[1].scores.items()}, sort_keys=True)
+
+
+def test_ray_worker_that_cannot_load_its_guard_ends_the_run_with_its_error(tmp_path, jsonl_in, local_ray):
+    out = tmp_path / "o.jsonl"
+    with pytest.raises(railguard.ModelError, match="not a railguard model directory"):
+        moderate_file(jsonl_in, out, f"embedded:{tmp_path}", progress=False, engine="ray", workers=1)
+    assert not out.exists()
