@@ -168,6 +168,8 @@ def test_python_api_on_files(tmp_path, jsonl_in, fake_guard):
         railguard.moderate_dataset(jsonl_in, guard=fake_guard, engine="ray")
     with pytest.raises(ConfigError, match="unknown engine 'spark'"):
         railguard.moderate_dataset(jsonl_in, engine="spark")
+    with pytest.raises(ConfigError, match="go with the ray engine"):
+        railguard.moderate_dataset(jsonl_in, guard=fake_guard, out=tmp_path / "w.jsonl", workers=4)
 
 
 def test_ray_engine_without_ray_installed_says_which_extra(tmp_path, jsonl_in, monkeypatch):

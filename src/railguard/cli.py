@@ -155,9 +155,9 @@ def moderate(
     resume: Annotated[bool, typer.Option("--resume", help="keep the rows an interrupted run wrote to OUT "
                                                           "(.jsonl) and append the rest")] = False,
     engine: Annotated[str, typer.Option(help="local (this process) or ray (an actor pool on Ray)")] = "local",
-    workers: Annotated[int | None, typer.Option(min=1, help="ray: actors, one CPU each [default: all CPUs]")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="ray: actors, one CPU each (default: all CPUs)")] = None,
     address: Annotated[str | None, typer.Option(help="ray: an existing cluster's HOST:PORT (or auto) "
-                                                     "[default: start a local Ray]")] = None,
+                                                     "(default: start a local Ray)")] = None,
 ) -> None:
     """Check every row of a file; malformed rows come out as errors, in order, never dropped."""
     from .moderate import moderate_file

@@ -110,6 +110,8 @@ def moderate_file(in_path: str | Path, out_path: str | Path, guard: GuardSpec, *
         raise ConfigError(f"batch size must be at least 1, got {batch_size}")
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine '{engine}'; choose one of: {', '.join(ENGINES)}")
+    if engine == "local" and (workers is not None or address is not None):
+        raise ConfigError("workers and address go with the ray engine (--engine ray)")
     if out_path.exists() and in_path.exists() and out_path.resolve() == in_path.resolve():
         raise ConfigError(f"the output {out_path} would overwrite the input; choose another output path")
     if not out_path.parent.is_dir():
