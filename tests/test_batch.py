@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -119,6 +121,26 @@ def test_resume_after_an_interruption_and_a_torn_line_equals_one_full_run(tmp_pa
     assert without_timing(read_out(out)) == without_timing(read_out(full))
     again = moderate_file(jsonl_in, out, fake_guard, progress=False, resume=True)  # nothing left to do
     assert (again.skipped, again.rows) == (len(LINES), 0) and len(read_out(out)) == len(LINES)
+
+
+def test_a_killed_cli_run_resumes_into_the_file_an_uninterrupted_run_writes(tmp_path, embedded_guard):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": f"k{i}", "prompt": f"Tell me about item {i}, please."}
+                                              for i in range(1500)])
+    out = tmp_path / "out.jsonl"
+    code = "from railguard.cli import app; app()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "moderate", str(src), "-o", str(out), "--no-progress",
+                             "--batch-size", "16"], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while (not out.exists() or out.stat().st_size == 0) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.kill()  # SIGKILL: no clean-up, whatever was flushed stays
+    proc.wait()
+    written = len(out.read_bytes().splitlines())
+    assert 0 < written < 1500, "the run was not interrupted mid-way"
+    summary = moderate_file(src, out, embedded_guard, batch_size=16, progress=False, resume=True)
+    assert summary.skipped + summary.rows == 1500
+    moderate_file(src, tmp_path / "full.jsonl", embedded_guard, batch_size=16, progress=False)
+    assert without_timing(read_out(out)) == without_timing(read_out(tmp_path / "full.jsonl"))
 
 
 def test_resume_refuses_an_output_from_another_input(tmp_path, jsonl_in, fake_guard):
