@@ -142,6 +142,8 @@ class Verdict:
     redacted_response: str | None = None
     action: str | None = None
     explanation: tuple[Reason, ...] | None = None
+    # Set by a cascade only: which tier answered and why the input went up (see guards/cascade.py).
+    route: Mapping[str, Any] | None = None
 
     @classmethod
     def failed(cls, error: str, *, tier: str, id: str | None = None, flagged: bool = True) -> Verdict:
@@ -175,6 +177,8 @@ class Verdict:
             out["redacted_text"] = self.redacted_text
         if self.redacted_response is not None:
             out["redacted_response"] = self.redacted_response
+        if self.route is not None:
+            out["route"] = dict(self.route)
         return out
 
 

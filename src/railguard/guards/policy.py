@@ -165,6 +165,7 @@ class PolicyGuard:
             redacted_response=redacted_response,
             action=action,
             explanation=tuple(reasons),
+            route=v.route,
         )
 
     def close(self) -> None:
