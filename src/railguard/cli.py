@@ -146,7 +146,8 @@ def _print_verdict(verdict: Verdict) -> None:
 @app.command()
 def moderate(
     in_path: Annotated[Path, typer.Argument(metavar="IN", help="rows to check: .jsonl, .jsonl.gz, .csv or .parquet")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="where to write one verdict JSON line per row")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="where to write one verdict per row: .jsonl (JSON "
+                                                          "lines), .jsonl.gz or .parquet (columns)")],
     guard: GuardName = "embedded",
     batch_size: Annotated[int, typer.Option(min=1, help="rows per guard call")] = 64,
     text_field: Annotated[str, typer.Option(help="field holding the prompt")] = "prompt",
@@ -155,19 +156,22 @@ def moderate(
     context_field: Annotated[str, typer.Option(help="field holding context documents")] = "context",
     progress: Progress = True,
     policy: PolicyOption = None,
+    resume: Annotated[bool, typer.Option("--resume", help="keep the rows an interrupted run wrote to OUT "
+                                                          "(.jsonl) and append the rest")] = False,
+    engine: Annotated[str, typer.Option(help="local (this process) or ray (an actor pool on Ray)")] = "local",
+    workers: Annotated[int | None, typer.Option(min=1, help="ray: actors, one CPU each (default: all CPUs)")] = None,
+    address: Annotated[str | None, typer.Option(help="ray: an existing cluster's HOST:PORT (or auto) "
+                                                     "(default: start a local Ray)")] = None,
 ) -> None:
     """Check every row of a file; malformed rows come out as errors, in order, never dropped."""
     from .moderate import moderate_file
 
-    if policy is not None:
-        from .policy import load_policy
-
-        load_policy(policy)  # a bad policy fails before the input is read
-    summary = moderate_file(in_path, out, load_guard(guard, policy=policy) if policy else guard,
-                            batch_size=batch_size, text_field=text_field,
+    summary = moderate_file(in_path, out, guard, batch_size=batch_size, text_field=text_field,
                             response_field=response_field, id_field=id_field, context_field=context_field,
-                            progress=progress)
-    typer.echo(f"rows: {summary.rows:,}, flagged: {summary.flagged:,}, errors: {summary.errors:,}, "
+                            progress=progress, resume=resume, engine=engine, workers=workers, address=address,
+                            policy=policy)
+    skipped = f", skipped (already in {summary.out_path.name}): {summary.skipped:,}" if summary.skipped else ""
+    typer.echo(f"rows: {summary.rows:,}, flagged: {summary.flagged:,}, errors: {summary.errors:,}{skipped}, "
                f"{summary.rows_per_s:,.1f} rows/s -> {summary.out_path}", err=True)
 
 

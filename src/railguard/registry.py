@@ -70,6 +70,13 @@ def resolve(name: str, *, policy=None, **options) -> Guard:
     return PolicyGuard(guard, policy)
 
 
+def known_guard(name: str) -> None:
+    """ConfigError unless ``name`` is a guard the registry can build (its model is not loaded)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError("a guard name must be a non-empty string such as 'embedded'")
+    _factory(name.strip().partition(":")[0])
+
+
 def available() -> dict[str, str]:
     """Known guard kinds and a one-line description of each."""
     for kind in _LAZY_MODULES:
