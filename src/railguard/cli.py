@@ -136,6 +136,10 @@ def _print_verdict(verdict: Verdict) -> None:
                       markup=False)
     if verdict.redacted_text is not None:
         console.print(f"redacted: {verdict.redacted_text}", markup=False)
+    if verdict.route is not None:
+        why = f": {verdict.route['reason']}" if verdict.route.get("reason") else ""
+        went = "escalated" if verdict.route.get("escalated") else "not escalated"
+        console.print(f"cascade: answered by {verdict.route.get('answered_by')} ({went}{why})", markup=False)
     console.print(f"[dim]guard {verdict.tier}, {verdict.latency_ms:.1f} ms[/]")
 
 
@@ -173,14 +177,18 @@ def train(
     out: Annotated[Path | None, typer.Option("--out", help="model folder to write [default: runs/model, "
                                                           "runs/agent for the agent tasks]")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 13,
-    epochs: Annotated[int, typer.Option(min=0, help="encoder fine-tuning epochs (0: train the heads only)")] = 2,
+    epochs: Annotated[int | None, typer.Option(
+        min=0, help="encoder fine-tuning epochs (0: train the heads only) [default: 2; 0 for e5]")] = None,
     sources: Annotated[str | None, typer.Option(help="comma-separated datasets to train on [default: all]")] = None,
     max_examples: Annotated[int | None, typer.Option(min=1, help="train on at most this many examples")] = None,
     progress: Progress = True,
+    encoder: Annotated[str, typer.Option(
+        help="minilm (the embedded default) or e5 (multilingual, frozen; needs railguard[multilingual])")] = "minilm",
     task: Annotated[str, typer.Option(help="embedded (the text model), or an agent head: action_risk (webguard) "
                                            "or trajectory (rjudge, assebench_security)")] = "embedded",
 ) -> None:
-    """Train a model folder from the datasets; use it with --guard embedded:OUT (agent tasks: --guard agent:OUT)."""
+    """Train a model folder from the datasets; use it with --guard embedded:OUT (e5:OUT for --encoder e5;
+    agent tasks: --guard agent:OUT)."""
     if task != "embedded":
         agent = _import("railguard.train.agent", "train")
         if task not in agent.TASKS:
@@ -195,9 +203,10 @@ def train(
     pipeline = _import("railguard.train.pipeline", "train")
     names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     manifest = pipeline.train(_data_dir(data), out, seed=seed, epochs=epochs, sources=names,
-                              max_examples=max_examples, progress=progress)
+                              max_examples=max_examples, progress=progress, encoder=encoder)
     _print_manifest(manifest)
-    typer.echo(f"model written to {out}; try it with: railguard check --guard embedded:{out} \"...\"")
+    kind = "e5" if encoder == "e5" else "embedded"
+    typer.echo(f"model written to {out}; try it with: railguard check --guard {kind}:{out} \"...\"")
 
 
 def _print_manifest(manifest: dict[str, Any]) -> None:

@@ -66,7 +66,7 @@ CUSTOM_THRESHOLD = 0.5
 CUSTOM_ACTION = "flag"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _SECTIONS = ("extends", "description", "on_error", "tasks", "categories", "pii", "secrets", "custom_categories",
-             "agent")
+             "cascade", "agent")
 _CUSTOM_KEYS = ("name", "description", "examples", "negative_examples", "threshold", "action")
 
 
@@ -124,7 +124,17 @@ class Policy:
     custom_categories: tuple[CustomCategory, ...] = ()
     description: str = ""
     source: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: ``cascade:`` settings (tiers, route, k, margin, languages, fallback, timeout_s); empty when unset.
+    cascade: Mapping[str, Any] = field(default_factory=dict)
     agent: AgentPolicy = field(default_factory=AgentPolicy)
+
+    def cascade_options(self) -> dict[str, Any]:
+        """The cascade settings as guard options; the fallback follows ``on_error`` unless set."""
+        if not self.cascade:
+            return {}
+        options = dict(self.cascade)
+        options.setdefault("fallback", "closed" if self.on_error == "block" else "open")
+        return options
 
     def category_rule(self, name: str) -> Rule:
         return self.categories.get(name, self.category_default)
@@ -155,6 +165,8 @@ class Policy:
         out["pii"] = {"enabled": self.pii.enabled, "entities": list(self.pii.entities), "action": self.pii.action,
                       "threshold": self.pii.threshold, "redaction": self.pii.redaction}
         out["secrets"] = {"enabled": self.secrets.enabled, "action": self.secrets.action}
+        if self.cascade:
+            out["cascade"] = dict(self.cascade)
         if self.custom_categories:
             out["custom_categories"] = [
                 {"name": c.name, **({"description": c.description} if c.description else {}),
@@ -332,6 +344,31 @@ _PII_CHECKS: dict[str, Check] = {"enabled": _bool, "entities": _entities,
 _SECRETS_CHECKS: dict[str, Check] = {"enabled": _bool, "action": functools.partial(_action, redact=True)}
 
 
+def _positive_int(doc: _Doc, value: Any, path: Path_) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise doc.error(path, f"{_dotted(path)} must be a whole number ≥ 1, got {_kind(value)}")
+    return value
+
+
+def _seconds(doc: _Doc, value: Any, path: Path_) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise doc.error(path, f"{_dotted(path)} must be a positive number of seconds, got {_kind(value)}")
+    return float(value)
+
+
+def _margin(doc: _Doc, value: Any, path: Path_) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 0.5:
+        raise doc.error(path, f"{_dotted(path)} must be a number in 0..0.5, got {_kind(value)}")
+    return float(value)
+
+
+#: ``cascade:`` — tiers cheapest first and when to go up (see railguard.guards.cascade).
+_CASCADE_CHECKS: dict[str, Check] = {"tiers": _texts, "route": functools.partial(_choice, allowed=("hesitation", "margin")),
+                                     "k": _positive_int, "margin": _margin, "languages": _bool,
+                                     "fallback": functools.partial(_choice, allowed=("closed", "cheap", "open")),
+                                     "timeout_s": _seconds}
+
+
 def _section(doc: _Doc, value: Any, path: Path_, checks: Mapping[str, Check]) -> dict[str, Any]:
     """A mapping whose keys are all in ``checks``, each value passed through its check."""
     value = _mapping(doc, value, path)
@@ -407,6 +444,8 @@ def _validate(doc: _Doc) -> dict[str, Any]:
             out[section] = part
     if "custom_categories" in data:
         out["custom_categories"] = _custom(doc, data["custom_categories"], ("custom_categories",))
+    if "cascade" in data:
+        out["cascade"] = _section(doc, data["cascade"], ("cascade",), _CASCADE_CHECKS)
     if "agent" in data:
         out["agent"] = _agent(doc, data["agent"], ("agent",))
     return out
@@ -517,7 +556,8 @@ def _build(merged: dict[str, Any], name: str) -> Policy:
                         actions={**DEFAULT_LEVEL_ACTIONS, **agent_in.get("actions", {})})
     return Policy(name=name, on_error=merged.get("on_error", "block"), tasks=tasks, categories=categories,
                   category_default=category_default, pii=pii, secrets=secrets, custom_categories=custom,
-                  description=merged.get("description", ""), source=merged, agent=agent)
+                  description=merged.get("description", ""), source=merged,
+                  cascade=dict(merged.get("cascade", {})), agent=agent)
 
 
 def load_policy(spec: str | Path | Mapping[str, Any] | Policy) -> Policy:

@@ -26,10 +26,12 @@ import numpy as np
 from ..config import settings
 from ..errors import ConfigError, RailguardError
 from ..guard import Guard
+from ..guards.cascade import CascadeGuard
 from ..models.artifacts import sha256_file
 from ..progress import Advance, progress_bar
 from ..registry import resolve
 from . import benchmarks as bm
+from . import cascade as cascade_cost
 from . import metrics as mx
 
 log = logging.getLogger(__name__)
@@ -162,11 +164,16 @@ class EvalRun:
     benchmarks: list[dict] = field(default_factory=list)
     guards: list[dict] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    #: Cascades only: the cost report per benchmark and its summary per cascade (see eval/cascade.py).
+    cascade: list[dict] = field(default_factory=list)
+    cascade_summary: list[dict] = field(default_factory=list)
     details: list[dict] = field(default_factory=list)  # benchmark-specific metrics (agents: SAFE/LOW/HIGH)
 
     def to_dict(self) -> dict:
         return {
             **({"details": list(self.details)} if self.details else {}),
+            "cascade": list(self.cascade),
+            "cascade_summary": list(self.cascade_summary),
             "results": [r.to_dict() for r in self.results],
             "latency": [t.to_dict() for t in self.latency],
             "curves": [c.to_dict() for c in self.curves],
@@ -390,6 +397,7 @@ def run(guards: list[str], benches: list[str] | None, data_dir: Path | None, lim
                                "description": b.description, "sha256": hashes[b.path]})
     per_bench = [len(b.items) + min(latency_samples, len(b.items)) for b in loaded]
     total = len(built) * sum(per_bench)
+    total += sum(2 * len(b.items) for b in loaded) * sum(isinstance(g, CascadeGuard) for _, g in built)
     label = f"{len(built)} guard{'s' * (len(built) != 1)} × {len(loaded)} benchmark{'s' * (len(loaded) != 1)}"
     with progress_bar(label, total=total, enabled=progress) as bar:
         for name, guard in built:
@@ -417,6 +425,11 @@ def run(guards: list[str], benches: list[str] | None, data_dir: Path | None, lim
                 results, plots = _score_bench(name, b, p)
                 out.results.extend(results)
                 out.curves.extend(plots)
+            if isinstance(guard, CascadeGuard):
+                reports = [cascade_cost.analyse(guard, name, b.name, b.task, b.items, batch_size, bar)
+                           for b in loaded]
+                out.cascade.extend(reports)
+                out.cascade_summary.append(cascade_cost.summary(reports))
     return out
 
 

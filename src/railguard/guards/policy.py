@@ -172,6 +172,7 @@ class PolicyGuard:
             action=action,
             explanation=tuple(reasons),
             **agent_fields,
+            route=v.route,
         )
 
     def close(self) -> None:
