@@ -126,6 +126,7 @@ class Policy:
     source: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     #: ``cascade:`` settings (tiers, route, k, margin, languages, fallback, timeout_s); empty when unset.
     cascade: Mapping[str, Any] = field(default_factory=dict)
+    agent: AgentPolicy = field(default_factory=AgentPolicy)
 
     def cascade_options(self) -> dict[str, Any]:
         """The cascade settings as guard options; the fallback follows ``on_error`` unless set."""
@@ -134,7 +135,6 @@ class Policy:
         options = dict(self.cascade)
         options.setdefault("fallback", "closed" if self.on_error == "block" else "open")
         return options
-    agent: AgentPolicy = field(default_factory=AgentPolicy)
 
     def category_rule(self, name: str) -> Rule:
         return self.categories.get(name, self.category_default)

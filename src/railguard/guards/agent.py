@@ -23,7 +23,7 @@ from ..config import settings
 from ..errors import InputError, ModelError
 from ..models.agent_heads import (ACTION_FILE, AGENT_DIR, FEATURES_VERSION, TRAJECTORY_FILE, ActionHead, TrajectoryHead,
                             action_features, trajectory_features)
-from ..models.artifacts import EMBEDDED_DIR, read_manifest, sha256_file, verify
+from ..models.artifacts import EMBEDDED_DIR, verify
 from ..models.encoder import TextEncoder
 from ..registry import register
 from ..types import GuardInput, Reason, Verdict
@@ -84,11 +84,9 @@ class AgentGuard:
                              f"{self.manifest.get('features_version')}, this railguard reads {FEATURES_VERSION}; "
                              "retrain it with `railguard train --task action_risk` and `--task trajectory`")
         if encoder is None:
-            emb = verify(EMBEDDED_DIR)["encoder"]
-            encoder = TextEncoder(EMBEDDED_DIR / emb["onnx"], EMBEDDED_DIR / emb["tokenizer"],
-                                  max_tokens=emb.get("max_tokens", 128), overlap=emb.get("overlap", 32),
-                                  threads=threads or settings().threads)
-            encoder_sha256 = read_manifest(EMBEDDED_DIR)["files"][emb["onnx"]]
+            embedded = verify(EMBEDDED_DIR)
+            encoder = TextEncoder.from_spec(EMBEDDED_DIR, embedded["encoder"], threads=threads or settings().threads)
+            encoder_sha256 = embedded["files"][embedded["encoder"]["onnx"]]
         if encoder_sha256 is not None and encoder_sha256 != self.manifest.get("encoder_sha256"):
             raise ModelError(f"the agent heads in {self.model_dir} were fitted on another encoder "
                              f"({str(self.manifest.get('encoder_sha256'))[:12]}…, this one is {encoder_sha256[:12]}…); "

@@ -90,6 +90,20 @@ class EmbeddedGuard:
             verdicts = self._agent_verdicts(inputs, verdicts)
         return verdicts, view_probs
 
+    def _agent_verdicts(self, inputs: Sequence[GuardInput], verdicts: list[Verdict]) -> list[Verdict]:
+        """Inputs with an action or a trajectory also get the agent guard's fields (same encoder)."""
+        from .agent import AgentGuard, merge
+
+        if getattr(self, "_agent", None) is None:
+            onnx = self.manifest["encoder"]["onnx"]
+            try:
+                self._agent = AgentGuard(encoder=self.encoder, encoder_sha256=self.manifest["files"][onnx])
+            except ModelError:  # another encoder (e5, a retrained model): the agent heads bring the shipped one
+                self._agent = AgentGuard()
+        judged = self._agent.judge(inputs)
+        return [merge(v, j) if x.action is not None or x.trajectory else v
+                for x, v, j in zip(inputs, verdicts, judged)]
+
     def _view_probs(self, inputs: Sequence[GuardInput], owners: list[tuple[int, int]], layer_states: np.ndarray,
                     head_probs: np.ndarray) -> np.ndarray:
         tasks = self.probes.tasks
@@ -112,17 +126,6 @@ class EmbeddedGuard:
                 if applies and np.isnan(out[i, 0, t]):
                     out[i, :, t] = 0.0
         return out
-
-    def _agent_verdicts(self, inputs: Sequence[GuardInput], verdicts: list[Verdict]) -> list[Verdict]:
-        """Inputs with an action or a trajectory also get the agent guard's fields (same encoder)."""
-        from .agent import AgentGuard, merge
-
-        if getattr(self, "_agent", None) is None:
-            onnx = self.manifest["encoder"]["onnx"]
-            self._agent = AgentGuard(encoder=self.encoder, encoder_sha256=self.manifest["files"][onnx])
-        judged = self._agent.judge(inputs)
-        return [merge(v, j) if x.action is not None or x.trajectory else v
-                for x, v, j in zip(inputs, verdicts, judged)]
 
     def _verdict(self, x: GuardInput, rows: dict[int, np.ndarray], latency_ms: float) -> Verdict:
         col = self._col

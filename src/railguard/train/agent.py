@@ -113,10 +113,8 @@ def webguard_action(row: dict) -> Action:
 def _encoder(threads: int | None = None) -> TextEncoder:
     from ..config import settings
 
-    manifest = read_manifest(EMBEDDED_DIR)
-    enc = manifest["encoder"]
-    return TextEncoder(EMBEDDED_DIR / enc["onnx"], EMBEDDED_DIR / enc["tokenizer"], max_tokens=enc.get("max_tokens", 128),
-                       overlap=enc.get("overlap", 32), threads=threads or settings().threads)
+    return TextEncoder.from_spec(EMBEDDED_DIR, read_manifest(EMBEDDED_DIR)["encoder"],
+                                 threads=threads or settings().threads)
 
 
 def _in_batches(fn, items: list, label: str, progress: bool, step: int = 64) -> np.ndarray:
