@@ -53,13 +53,15 @@ def resolve(name: str, *, policy=None, **options) -> Guard:
         from .policy import load_policy
 
         policy = load_policy(policy)  # a bad policy fails before any model loads
+    from .media.guard import with_media  # light: the OCR and speech models load on the first image or clip
+
     kind, _, argument = name.strip().partition(":")
     guard = _factory(kind)(argument or None, **options)
     if policy is None:
-        return guard
+        return with_media(guard)
     from .guards.policy import PolicyGuard
 
-    return PolicyGuard(guard, policy)
+    return with_media(PolicyGuard(guard, policy))
 
 
 def available() -> dict[str, str]:
