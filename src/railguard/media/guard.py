@@ -152,6 +152,8 @@ class MediaGuard:
                 return Verdict.failed(plan.error, tier=tier, id=x.id)
             return Verdict(tier=tier, error=plan.error, id=x.id, flagged=on_error == "block", action=on_error,
                            explanation=(Reason("on_error", on_error, detail=plan.error),), latency_ms=plan.ms)
+        if not x.has_media:
+            return verdicts[plan.parts[0][2]]  # as if it had come alone
         judged = [(source, found, verdicts[i]) for source, found, i in plan.parts if i >= 0]
         decisions: dict[str, bool | None] = {}
         for task in TASKS:
