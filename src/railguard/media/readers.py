@@ -29,8 +29,14 @@ _MODELS: dict[tuple[Any, ...], tuple[Any, threading.Lock]] = {}
 _LOOKALIKE_I = re.compile(r"\bl(?=[bcdfghjkmnpqrstvwxz])|\bl\b")
 
 
+# ... and an O as a zero inside a word ("t0", "y0u"); a token of letters and zeros only is a word.
+_LOOKALIKE_O = re.compile(r"\b(?=[A-Za-z0]*[A-Za-z])[A-Za-z0]*0[A-Za-z0]*\b")
+
+
 def fold_lookalikes(text: str) -> str:
-    """Undo the OCR confusions that change what a sentence says to the guard (``lgnore`` -> ``Ignore``)."""
+    """Undo the OCR confusions that change what a sentence says to the guard (``lgnore`` -> ``Ignore``,
+    ``t0`` -> ``to``)."""
+    text = _LOOKALIKE_O.sub(lambda m: m.group().replace("0", "O" if m.group().isupper() else "o"), text)
     return _LOOKALIKE_I.sub("I", text)
 
 
@@ -57,11 +63,26 @@ def _joined(pieces: Sequence[tuple[str, dict[str, Any]]], sep: str) -> tuple[str
 def ocr_engine(settings: MediaSettings) -> tuple[Any, threading.Lock]:
     def build() -> Any:
         module = require("rapidocr_onnxruntime", "vision")
-        return module.RapidOCR(intra_op_num_threads=settings.threads, inter_op_num_threads=1,
-                               det_limit_type="max", det_limit_side_len=settings.ocr_side,
-                               use_cls=settings.ocr_angle)
+        engine = module.RapidOCR(intra_op_num_threads=settings.threads, inter_op_num_threads=1,
+                                 use_cls=settings.ocr_angle)
+        if settings.ocr_side > 0:
+            _limit_detector(engine.text_det, settings.ocr_side)
+        return engine
 
     return _model(("ocr", settings.threads, settings.ocr_side, settings.ocr_angle), build)
+
+
+def _limit_detector(detector: Any, side: int) -> None:
+    """Let the text detector see the image with its longer side at most ``side`` pixels. RapidOCR 1.x
+    picks the detector's input size itself (960-2000 px, never below the image's own size), which makes
+    detection most of an image's cost; the recognizer still reads each line from the full-size image, so
+    small print suffers little (bench/media.py measures the CER of each size)."""
+    from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+
+    if not callable(getattr(detector, "get_preprocess", None)):  # another RapidOCR layout: keep its own sizing
+        log.warning("cannot limit the OCR detector's input size in this rapidocr version")
+        return
+    detector.get_preprocess = lambda max_wh: DetPreProcess(side, "max", detector.mean, detector.std)
 
 
 def read_image(picture: Picture, settings: MediaSettings, *, source: str) -> Extraction:
