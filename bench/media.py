@@ -8,6 +8,8 @@
   and decision agreement the same way.
 * OCR settings: on a subset, CER and latency of the detector's input size and the angle classifier, so
   the default's speed-up is paid for in a measured CER.
+* The guard's int8 encoder quantizes activations per call, so a text's scores move slightly with its batch
+  mates; every check here is one input per call, the text and the media alike.
 * Latency: one 1024x768 screenshot (3 lines of text), and a 10 s clip; median of ``--repeats`` warm runs
   on ``RAILGUARD_THREADS`` threads (default 2).
 
@@ -80,7 +82,8 @@ def sentences(data: Path, n: int, *, max_chars: int, seed: int) -> list[tuple[st
     harmful = pick("advbench_maliciousinstruct", lambda r: r.get("prompt_harmful") is True, n_harm)
     injection = pick("injection_slabs", lambda r: r.get("injection") is True, n_inj)
     n_benign = n - len(harmful) - len(injection)
-    benign = OWN_BENIGN[: n_benign // 5] + pick("benign_instructions", lambda r: True, n_benign - n_benign // 5)
+    own = OWN_BENIGN[: n_benign // 5]
+    benign = own + pick("benign_instructions", lambda r: True, n_benign - len(own))
     out = [("harmful", t) for t in harmful] + [("injection", t) for t in injection] + [("benign", t) for t in benign]
     random.Random(seed).shuffle(out)
     return out
@@ -149,7 +152,7 @@ def bench_ocr(guard, items: list[tuple[str, str]], media: MediaSettings) -> dict
                            fmt="JPEG" if i % 3 == 0 else "PNG")
         inputs.append(GuardInput(prompt="", images=[image]))
         texts.append(GuardInput(prompt=text))
-    on_text = guard.check(texts)
+    on_text = check_each(guard, texts, "text")  # one per call, like the media
     on_image = check_each(guard, inputs, "OCR")
     rates = []
     for (kind, text), v in zip(items, on_image):
@@ -172,7 +175,7 @@ def bench_speech(guard, items: list[tuple[str, str]]) -> dict:
     for i, (_, text) in enumerate(items):
         inputs.append(GuardInput(prompt="", audio=[speech_wav(text, speed=150 + (i * 11) % 40)]))
         texts.append(GuardInput(prompt=text))
-    on_text = guard.check(texts)
+    on_text = check_each(guard, texts, "text")  # one per call, like the media
     on_audio = check_each(guard, inputs, "speech")
     errors, total = 0, 0
     for (_, text), v in zip(items, on_audio):

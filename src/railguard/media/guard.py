@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import InputError, MediaError
+from ..errors import InputError, MediaError, MissingExtraError
 from ..policy import SEVERITY
 from ..types import TASKS, Extraction, Finding, GuardInput, Reason, TextSpan, Verdict
 from .load import load_audio, load_image
@@ -123,7 +123,7 @@ class MediaGuard:
         start = time.perf_counter()
         try:
             found = extract(x, settings)
-        except MediaError as exc:
+        except (MediaError, MissingExtraError) as exc:
             return _Plan([], error=str(exc), ms=(time.perf_counter() - start) * 1000.0)
         except Exception as exc:  # noqa: BLE001 - a reader that breaks gives a failed verdict, not a crash
             log.warning("reading media failed: %s", type(exc).__name__)

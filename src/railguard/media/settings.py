@@ -39,8 +39,8 @@ class MediaSettings:
     decompression bombs); ``max_audio_bytes``/``max_audio_seconds``: the same for audio.
     ``ocr_side``: the text detector sees the image scaled so that its longer side is at most this many
     pixels (speed against small print; 0 leaves RapidOCR's own sizing); ``ocr_angle``: also run the 180-degree text classifier (upside-down
-    text; off for speed, screenshots are upright); ``speech_beam``: Whisper's beam width (1 is greedy
-decoding, the fastest); ``threads``: CPU threads of each reader."""
+    text; off for speed, screenshots are upright); ``speech_beam``: Whisper's beam width (5, faster-whisper's
+default: fewer word errors than greedy 1 at about the same speed here); ``threads``: CPU threads of each reader."""
 
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
@@ -48,7 +48,7 @@ decoding, the fastest); ``threads``: CPU threads of each reader."""
     max_audio_seconds: float = 300.0
     ocr_side: int = 736
     ocr_angle: bool = False
-    speech_beam: int = 1
+    speech_beam: int = 5
     threads: int = 2
 
     @classmethod
