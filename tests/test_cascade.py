@@ -153,7 +153,9 @@ def test_a_policy_file_sets_the_tiers_and_routing(tmp_path):
     assert policy.cascade_options() == {"tiers": ["test-cheap", "test-heavy"], "k": 2, "margin": 0.1,
                                         "fallback": "open"}
     guard = resolve("cascade", policy=policy)
-    inner = guard.inner
+    from railguard.eval.runner import _cascade_inside
+
+    inner = _cascade_inside(guard)
     assert isinstance(inner, CascadeGuard) and inner.routing.k == 2 and inner.routing.fallback == "open"
     assert guard.check([GuardInput("torn")])[0].route["answered_by"] == "heavy"
     path.write_text("cascade:\n  k: zero\n")

@@ -83,11 +83,14 @@ def test_unflagged_result_has_no_true_category(client):
     assert result["flagged"] is False and not any(result["categories"].values())
 
 
-def test_text_parts_are_accepted_and_images_refused(client):
+def test_text_parts_are_accepted_and_image_web_urls_refused(client):
     response = client.post("/v1/moderations", json={"input": [{"type": "text", "text": "bomb"}]})
     assert response.status_code == 200 and response.json()["results"][0]["flagged"] is True
-    response = client.post("/v1/moderations", json={"input": [{"type": "image_url", "image_url": {"url": "x"}}]})
+    url = {"url": "https://example.com/x.png"}  # never fetched: images come inline (tests/test_media.py)
+    response = client.post("/v1/moderations", json={"input": [{"type": "image_url", "image_url": url}]})
     assert_error(response, 400, "unsupported_input_type")
+    response = client.post("/v1/moderations", json={"input": [{"type": "image_url", "image_url": {"url": "x!"}}]})
+    assert_error(response, 400, "invalid_image")
     assert_still_serving(client)
 
 

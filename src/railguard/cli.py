@@ -87,16 +87,28 @@ def _fmt(value: Any) -> str:
 
 @app.command()
 def check(
-    text: Annotated[str, typer.Argument(help="the prompt (the user's message) to check")],
+    text: Annotated[str | None, typer.Argument(
+        help="the prompt (the user's message) to check; may be left out with --image or --audio")] = None,
     response: Annotated[str | None, typer.Option(help="the model's answer to the prompt, to check as well")] = None,
     context: Annotated[list[str] | None, typer.Option(
         help="a document the model reads (retrieved text, email, tool output); repeat for several")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the verdict as one JSON object")] = False,
     guard: GuardName = "embedded",
     policy: PolicyOption = None,
+    image: Annotated[list[Path] | None, typer.Option(
+        "--image", help="an image whose text (OCR) is checked too; repeat for several (extra: vision)")] = None,
+    audio: Annotated[list[Path] | None, typer.Option(
+        "--audio", help="an audio clip whose speech is checked too; repeat for several (extra: audio)")] = None,
 ) -> None:
-    """Check one prompt (and optionally a response and context documents)."""
-    item = GuardInput(prompt=text, response=response, context=tuple(context or ()))
+    """Check one prompt (and optionally a response, context documents, images and audio)."""
+    if text is None and not image and not audio:
+        raise ConfigError("give the prompt to check, or an --image or --audio file")
+    item = GuardInput(prompt=text or "", response=response, context=tuple(context or ()),
+                      images=tuple(image or ()), audio=tuple(audio or ()))
+    if item.has_media:
+        from .media import validate
+
+        validate(item)  # a bad file fails in a second, before any model loads
     verdict = load_guard(guard, policy=policy).check([item])[0]
     if as_json:
         typer.echo(json.dumps(verdict.to_dict(), ensure_ascii=False))
@@ -127,6 +139,8 @@ def _print_verdict(verdict: Verdict) -> None:
     if verdict.action is not None:
         console.print(f"policy action: [bold]{verdict.action}[/]")
         for reason in verdict.explanation or ():
+            if reason.extraction is not None:
+                continue  # printed below with the text read
             score = "" if reason.score is None else f" score {reason.score:.2f}"
             threshold = "" if reason.threshold is None else f" >= {reason.threshold:.2f}"
             detail = f" ({reason.detail})" if reason.detail else ""
@@ -140,7 +154,26 @@ def _print_verdict(verdict: Verdict) -> None:
         why = f": {verdict.route['reason']}" if verdict.route.get("reason") else ""
         went = "escalated" if verdict.route.get("escalated") else "not escalated"
         console.print(f"cascade: answered by {verdict.route.get('answered_by')} ({went}{why})", markup=False)
+    _print_sources(console, verdict)
     console.print(f"[dim]guard {verdict.tier}, {verdict.latency_ms:.1f} ms[/]")
+
+
+def _print_sources(console: Console, verdict: Verdict) -> None:
+    """What was read from each image and clip, where (OCR box, seconds), and what the guard said on it."""
+    for reason in verdict.explanation or ():
+        found = reason.extraction
+        if found is None or found.kind == "text":
+            continue
+        mark = "[red]flagged[/]" if found.flagged else "[green]not flagged[/]"
+        redacted = ", redacted" if found.redacted else ""
+        console.print(f"{found.source} ({reason.detail}{redacted}, {found.ms:.0f} ms): {mark}")
+        for span in found.spans:
+            if span.box is not None:
+                xs, ys = [p[0] for p in span.box], [p[1] for p in span.box]
+                where = f"x {min(xs)}-{max(xs)} y {min(ys)}-{max(ys)}"
+            else:
+                where = f"{span.seconds[0]:.1f}-{span.seconds[1]:.1f} s" if span.seconds else ""
+            console.print(f"  [{where}] {span.text}", markup=False)
 
 
 @app.command()

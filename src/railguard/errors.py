@@ -11,6 +11,19 @@ class InputError(RailguardError, ValueError):
     """A GuardInput or an input file is malformed."""
 
 
+class MediaError(InputError):
+    """An image or audio clip cannot be read: missing, corrupt, an unsupported format, or over a size limit.
+
+    ``code`` names the problem (``unreadable``, ``unsupported_format``, ``corrupt``, ``too_large``,
+    ``too_long``) so that the server can answer 400 or 413.
+    """
+
+    def __init__(self, message: str, *, code: str = "corrupt", source: str = "") -> None:
+        super().__init__(f"{source}: {message}" if source else message)
+        self.code = code
+        self.source = source
+
+
 class ConfigError(RailguardError):
     """A setting, a guard name or a path is wrong."""
 

@@ -59,15 +59,25 @@ def resolve(name: str, *, policy=None, **options) -> Guard:
         from .policy import load_policy
 
         policy = load_policy(policy)  # a bad policy fails before any model loads
+    from .media.guard import with_media  # light: the OCR and speech models load on the first image or clip
+
     kind, _, argument = name.strip().partition(":")
     if kind == "cascade" and policy is not None:  # a policy may say how its cascade routes
         options = {**policy.cascade_options(), **options}
     guard = _factory(kind)(argument or None, **options)
     if policy is None:
-        return guard
+        return with_media(guard)
     from .guards.policy import PolicyGuard
 
-    return PolicyGuard(guard, policy)
+    return with_media(PolicyGuard(guard, policy))
+
+
+def build(name: str, **options) -> Guard:
+    """The bare guard a name stands for: no policy, no media wrapper (for guards made of guards)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError("a guard name must be a non-empty string such as 'embedded'")
+    kind, _, argument = name.strip().partition(":")
+    return _factory(kind)(argument or None, **options)
 
 
 def known_guard(name: str) -> None:

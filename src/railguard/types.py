@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,32 @@ def _check_text(name: str, value: Any, optional: bool) -> None:
         raise InputError(f"GuardInput.{name} must be a string, got {kind}")
 
 
+#: One image or audio clip: its bytes, or the path of a file holding them.
+Media = bytes | str | os.PathLike
+
+
+def _media(name: str, value: Any) -> tuple[bytes | str | os.PathLike, ...]:
+    """A tuple of media items; bytes-like values are copied to ``bytes`` (the caller's buffer is not kept)."""
+    if value is None:
+        return ()
+    if isinstance(value, bytes | bytearray | memoryview | str | os.PathLike):
+        value = (value,)
+    elif not isinstance(value, Sequence):
+        raise InputError(f"GuardInput.{name} must be a list of bytes or file paths, got {type(value).__name__}")
+    out: list[bytes | str | os.PathLike] = []
+    for i, item in enumerate(value):
+        if isinstance(item, bytearray | memoryview):
+            item = bytes(item)
+        if isinstance(item, str | os.PathLike) and not os.fspath(item):
+            raise InputError(f"GuardInput.{name}[{i}] is an empty path")
+        if isinstance(item, bytes) and not item:
+            raise InputError(f"GuardInput.{name}[{i}] is empty (0 bytes)")
+        if not isinstance(item, bytes | str | os.PathLike):
+            raise InputError(f"GuardInput.{name}[{i}] must be bytes or a file path, got {type(item).__name__}")
+        out.append(item)
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class GuardInput:
     """One thing to check: a prompt, optionally the model's response and documents given as context.
@@ -46,6 +73,8 @@ class GuardInput:
 
     ``action`` is an agent's proposed next step and ``trajectory`` the turns so far (see
     :mod:`railguard.actions`); with either, ``prompt`` may be left out (it defaults to "").
+    ``images`` and ``audio`` (bytes or file paths) are read into text by :mod:`railguard.media`
+    (OCR, speech-to-text) and checked by the same guard; the verdict's explanation says what was read where.
     """
 
     prompt: str = ""
@@ -54,6 +83,8 @@ class GuardInput:
     id: str | None = None
     action: Action | None = None
     trajectory: tuple[Turn, ...] = ()
+    images: tuple[Media, ...] = ()
+    audio: tuple[Media, ...] = ()
 
     def __post_init__(self) -> None:
         _check_text("prompt", self.prompt, optional=False)
@@ -79,6 +110,12 @@ class GuardInput:
         object.__setattr__(self, "context", context)
         if self.id is not None and not isinstance(self.id, str):
             object.__setattr__(self, "id", str(self.id))
+        object.__setattr__(self, "images", _media("images", self.images))
+        object.__setattr__(self, "audio", _media("audio", self.audio))
+
+    @property
+    def has_media(self) -> bool:
+        return bool(self.images or self.audio)
 
 
 def _round(x: float | None) -> float | None:
@@ -109,20 +146,79 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class TextSpan:
+    """One OCR line or one speech segment of an :class:`Extraction`.
+
+    ``start``/``end`` are character offsets into the extraction's ``text``; ``box`` is the OCR line's four
+    corners as (x, y) pixels, ``seconds`` the segment's (start, end) in the audio; ``score`` the reader's
+    confidence in 0..1.
+    """
+
+    text: str
+    start: int
+    end: int
+    score: float | None = None
+    box: tuple[tuple[int, int], ...] | None = None
+    seconds: tuple[float, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text, "start": self.start, "end": self.end, "score": _round(self.score)}
+        if self.box is not None:
+            out["box"] = [list(p) for p in self.box]
+        if self.seconds is not None:
+            out["seconds"] = [round(self.seconds[0], 2), round(self.seconds[1], 2)]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """What one part of a GuardInput said (``source``: ``text``, ``image[i]`` or ``audio[j]``) and what the
+    guard decided on that part alone. ``text`` is redacted when a policy redacts PII (``redacted``);
+    ``kind`` is ``ocr``, ``speech`` or ``text`` (the typed prompt, whose text is not repeated here)."""
+
+    source: str
+    kind: str
+    text: str = ""
+    spans: tuple[TextSpan, ...] = ()
+    flagged: bool = False
+    categories: Mapping[str, float] = field(default_factory=dict)
+    redacted: bool = False
+    ms: float = 0.0  # time spent reading the image or audio
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"source": self.source, "kind": self.kind, "flagged": self.flagged}
+        if self.kind != "text":
+            out |= {"text": self.text, "redacted": self.redacted, "spans": [s.to_dict() for s in self.spans],
+                    "ms": round(float(self.ms), 1)}
+        out["categories"] = {k: _round(v) for k, v in self.categories.items()}
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Reason:
-    """Why a policy took an action: which rule fired, on what score, against which threshold."""
+    """Why a policy took an action: which rule fired, on what score, against which threshold.
+
+    ``source`` names the part of the input the rule fired on when the input had images or audio
+    (``text``, ``image[0]``, ``audio[1]``); a ``source`` reason carries that part's ``extraction``.
+    """
 
     rule: str  # "tasks.injection", "categories.sexual", "custom_categories.investment_advice", "pii", ...
     action: str
     score: float | None = None
     threshold: float | None = None
     detail: str = ""
+    source: str | None = None
+    extraction: Extraction | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule": self.rule, "action": self.action, "score": _round(self.score),
                                "threshold": _round(self.threshold)}
         if self.detail:
             out["detail"] = self.detail
+        if self.source is not None:
+            out["source"] = self.source
+        if self.extraction is not None:
+            out["extraction"] = self.extraction.to_dict()
         return out
 
 

@@ -360,6 +360,15 @@ def _guard_info(name: str, guard: Guard) -> dict[str, Any]:
     return info
 
 
+def _cascade_inside(guard: Guard) -> CascadeGuard | None:
+    """The cascade a guard is, or wraps (a policy or the media reader around it), else None."""
+    while not isinstance(guard, CascadeGuard):
+        guard = getattr(guard, "inner", None)
+        if guard is None:
+            return None
+    return guard
+
+
 def run(guards: list[str], benches: list[str] | None, data_dir: Path | None, limit: int | None = None,
         progress: bool = True, *, batch_size: int = DEFAULT_BATCH,
         latency_samples: int = LATENCY_SAMPLES) -> EvalRun:
@@ -396,7 +405,7 @@ def run(guards: list[str], benches: list[str] | None, data_dir: Path | None, lim
                                "description": b.description, "sha256": hashes[b.path]})
     per_bench = [len(b.items) + min(latency_samples, len(b.items)) for b in loaded]
     total = len(built) * sum(per_bench)
-    total += sum(2 * len(b.items) for b in loaded) * sum(isinstance(g, CascadeGuard) for _, g in built)
+    total += sum(2 * len(b.items) for b in loaded) * sum(_cascade_inside(g) is not None for _, g in built)
     label = f"{len(built)} guard{'s' * (len(built) != 1)} × {len(loaded)} benchmark{'s' * (len(loaded) != 1)}"
     with progress_bar(label, total=total, enabled=progress) as bar:
         for name, guard in built:
@@ -424,8 +433,9 @@ def run(guards: list[str], benches: list[str] | None, data_dir: Path | None, lim
                 results, plots = _score_bench(name, b, p)
                 out.results.extend(results)
                 out.curves.extend(plots)
-            if isinstance(guard, CascadeGuard):
-                reports = [cascade_cost.analyse(guard, name, b.name, b.task, b.items, batch_size, bar)
+            cascade = _cascade_inside(guard)
+            if cascade is not None:
+                reports = [cascade_cost.analyse(cascade, name, b.name, b.task, b.items, batch_size, bar)
                            for b in loaded]
                 out.cascade.extend(reports)
                 out.cascade_summary.append(cascade_cost.summary(reports))

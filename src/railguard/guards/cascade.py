@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import ConfigError, RailguardError
 from ..guard import Guard
 from ..lang import detect
-from ..registry import register, resolve
+from ..registry import build, register
 from ..types import GuardInput, Verdict
 
 log = logging.getLogger(__name__)
@@ -236,5 +236,5 @@ def _cascade(argument: str | None = None, *, route: str | None = None, k: int | 
     given = {"route": route, "k": k, "margin": margin, "languages": languages, "fallback": fallback,
              "timeout_s": timeout_s}
     routing = Routing(**{key: v for key, v in given.items() if v is not None})
-    guards = [resolve(n, **options) for n in names]
+    guards = [build(n, **options) for n in names]
     return CascadeGuard(guards, routing, name="cascade:" + ">".join(names))

@@ -105,6 +105,11 @@ class Runtime:
             self.store.close()
 
     async def _add(self, name: str, guard: Guard) -> GuardService:
+        from ..media.guard import with_media
+        from .media import media_settings
+
+        guard = with_media(guard)  # images and audio, with the server's limits
+        guard.settings = media_settings(self.settings)
         service = GuardService(name, guard, self.settings)
         await service.batcher.start()
         self.services[name] = service

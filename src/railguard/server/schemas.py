@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 def _encodable(text: str) -> str:
@@ -26,12 +26,31 @@ class TextPart(BaseModel):
     text: Text
 
 
+class ImageURL(BaseModel):
+    url: str = Field(description="the image as a data URL: data:image/png;base64,...")
+
+
 class ImagePart(BaseModel):
+    """An image part, as OpenAI's ``omni-moderation`` models accept: ``{"type": "image_url", "image_url":
+    {"url": "data:image/png;base64,..."}}`` (a bare string for ``image_url`` is accepted too)."""
+
     type: Literal["image_url"]
-    image_url: Any = None
+    image_url: ImageURL | str
 
 
-Part = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+class InputAudio(BaseModel):
+    data: str = Field(description="the clip, base64")
+    format: str | None = Field(None, description="wav, mp3, ... (the bytes themselves decide)")
+
+
+class AudioPart(BaseModel):
+    """An audio part in the form of OpenAI's chat API: ``{"type": "input_audio", "input_audio": {"data": ...}}``."""
+
+    type: Literal["input_audio"]
+    input_audio: InputAudio
+
+
+Part = Annotated[TextPart | ImagePart | AudioPart, Field(discriminator="type")]
 
 
 class ModerationRequest(BaseModel):
@@ -62,10 +81,18 @@ class GuardItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: Text
+    prompt: Text | None = Field(None, description="the user's message (may be left out when images or audio are sent)")
     response: Text | None = None
     context: Text | list[Text] | None = Field(None, description="documents the model reads (retrieved text, tool output)")
     id: Annotated[str, Field(max_length=256)] | int | None = Field(None, description="echoed back in the verdict")
+    images: list[str] | None = Field(None, description="images, each base64 or a data:image/...;base64, URL")
+    audio: list[str] | None = Field(None, description="audio clips, each base64 or a data:audio/...;base64, URL")
+
+    @model_validator(mode="after")
+    def _prompt_or_media(self) -> GuardItem:
+        if self.prompt is None and not self.images and not self.audio:
+            raise ValueError("'prompt' is required (it may be left out only when 'images' or 'audio' are sent)")
+        return self
 
 
 GuardRequest = list[GuardItem] | GuardItem

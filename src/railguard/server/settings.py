@@ -72,6 +72,11 @@ class ServerSettings(BaseSettings):
     refusal_message: str = Field(
         "I can't help with that request.", min_length=1,
         description="the assistant message a client gets when a rail blocks the request or the answer")
+    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1, description="largest accepted image in bytes (else 413); "
+                                                                      "raise max_body_bytes to send large images")
+    max_image_pixels: int = Field(40_000_000, ge=1, description="largest accepted image in pixels (else 413)")
+    max_audio_bytes: int = Field(50 * 1024 * 1024, ge=1, description="largest accepted audio clip in bytes (else 413)")
+    max_audio_seconds: float = Field(300.0, gt=0, description="longest accepted audio clip in seconds (else 413)")
     config_file: Path | None = Field(None, description="a YAML or TOML file with any of these settings")
 
     @field_validator("upstream_url")

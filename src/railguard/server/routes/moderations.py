@@ -16,7 +16,8 @@ from ...taxonomy import OPENAI_CATEGORIES, to_openai
 from ...types import GuardInput, Verdict
 from ..deps import KeyIdDep, RuntimeDep
 from ..errors import APIError
-from ..schemas import ModerationRequest, ModerationResponse, ModerationResult, TextPart
+from ..media import applied_input_types, check_media, decode
+from ..schemas import AudioPart, ImagePart, ModerationRequest, ModerationResponse, ModerationResult, TextPart
 from .limits import check_items, check_text
 
 router = APIRouter(tags=["moderations"])
@@ -31,9 +32,11 @@ def moderation_result(verdict: Verdict) -> ModerationResult:
     top = max(scores, key=scores.__getitem__) if any(scores.values()) else None
     categories = {name: verdict.flagged and (score >= CATEGORY_SCORE or (harm and name == top))
                   for name, score in scores.items()}
+    applied = (applied_input_types(verdict, categories, CATEGORY_SCORE)
+               if any(r.extraction is not None for r in verdict.explanation or ()) else _APPLIED_INPUT_TYPES)
     return ModerationResult(flagged=verdict.flagged, categories=categories,
                             category_scores={k: round(v, 6) for k, v in scores.items()},
-                            category_applied_input_types=_APPLIED_INPUT_TYPES, railguard=verdict.to_dict())
+                            category_applied_input_types=applied, railguard=verdict.to_dict())
 
 
 def _texts(body: ModerationRequest) -> list[str]:
@@ -41,28 +44,43 @@ def _texts(body: ModerationRequest) -> list[str]:
         return [body.input]
     if not body.input:
         raise APIError(422, "'input' is an empty list; send at least one text", code="invalid_value", param="input")
-    texts = []
+    return [part if isinstance(part, str) else part.text for part in body.input]
+
+
+def _multimodal(body: ModerationRequest, settings) -> GuardInput | None:
+    """OpenAI's multi-modal form: a list of parts with an image (or audio) is ONE input, with one result."""
+    if isinstance(body.input, str) or not any(isinstance(p, ImagePart | AudioPart) for p in body.input):
+        return None
+    texts, images, audio = [], [], []
     for i, part in enumerate(body.input):
-        if isinstance(part, str):
-            texts.append(part)
-        elif isinstance(part, TextPart):
+        param = f"input[{i}]"
+        if isinstance(part, TextPart):
+            check_text(part.text, settings, param=f"{param}.text")
             texts.append(part.text)
+        elif isinstance(part, ImagePart):
+            url = part.image_url if isinstance(part.image_url, str) else part.image_url.url
+            images.append(decode(url, kind="image", param=f"{param}.image_url", limit=settings.max_image_bytes))
         else:
-            raise APIError(400, "image inputs are not supported by this server; send text parts only",
-                           code="unsupported_input_type", param=f"input[{i}]")
-    return texts
+            audio.append(decode(part.input_audio.data, kind="audio", param=f"{param}.input_audio",
+                                limit=settings.max_audio_bytes))
+    return GuardInput(prompt="\n".join(texts), images=tuple(images), audio=tuple(audio))
 
 
 @router.post("/v1/moderations", response_model=ModerationResponse)
 async def create_moderation(body: ModerationRequest, runtime: RuntimeDep, key_id: KeyIdDep,
                             response: Response) -> ModerationResponse:
-    texts = _texts(body)
     settings = runtime.settings
-    check_items(len(texts), settings, param="input")
-    for i, text in enumerate(texts):
-        check_text(text, settings, param="input" if isinstance(body.input, str) else f"input[{i}]")
-    decision = await runtime.decide([GuardInput(prompt=t) for t in texts], model=body.model,
-                                    endpoint="moderations", key_id=key_id)
+    item = _multimodal(body, settings)
+    if item is not None:
+        await check_media([item], settings, ["input"])
+        inputs = [item]
+    else:
+        texts = _texts(body)
+        check_items(len(texts), settings, param="input")
+        for i, text in enumerate(texts):
+            check_text(text, settings, param="input" if isinstance(body.input, str) else f"input[{i}]")
+        inputs = [GuardInput(prompt=t) for t in texts]
+    decision = await runtime.decide(inputs, model=body.model, endpoint="moderations", key_id=key_id)
     response.headers["X-Request-ID"] = decision.request_id
     return ModerationResponse(id=f"modr-{decision.request_id}", model=decision.model,
                               results=[moderation_result(v) for v in decision.verdicts])
