@@ -176,12 +176,14 @@ def train(
     sources: Annotated[str | None, typer.Option(help="comma-separated datasets to train on [default: all]")] = None,
     max_examples: Annotated[int | None, typer.Option(min=1, help="train on at most this many examples")] = None,
     progress: Progress = True,
+    augment: Annotated[str, typer.Option(help="synthetic examples: 'default', or 'crome' to add neutral and causal "
+                                              "augmentations against spurious cues")] = "default",
 ) -> None:
     """Train a model folder from the datasets; use it with --guard embedded:OUT."""
     pipeline = _import("railguard.train.pipeline", "train")
     names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     manifest = pipeline.train(_data_dir(data), out, seed=seed, epochs=epochs, sources=names,
-                              max_examples=max_examples, progress=progress)
+                              max_examples=max_examples, progress=progress, augment_mode=augment)
     _print_manifest(manifest)
     typer.echo(f"model written to {out}; try it with: railguard check --guard embedded:{out} \"...\"")
 

@@ -200,8 +200,7 @@ def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, pr
 
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
-    pool = build_pool(Path(data_dir), seed=seed,
-                      augmenter=lambda ex: augment(ex, seed))
+    pool = build_pool(Path(data_dir), seed=seed, augmenter=pool_augmenter(seed, manifest.get("augment", "default")))
     enc = TextEncoder(model_dir / ENCODER_FILE, model_dir / TOKENIZER_FILE, **WINDOW)
     x_held = _embed(enc, pool.heldout, "held-out", progress)
     heads = Heads.load(model_dir, manifest["heads"])
@@ -215,9 +214,21 @@ def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, pr
     return write_manifest(model_dir, meta)
 
 
+def pool_augmenter(seed: int, mode: str = "default"):
+    """The synthetic examples added to the pool: ours (``augment.py``), plus Crome's with ``mode="crome"``."""
+    if mode == "crome":
+        from .crome import crome_augment
+
+        return lambda ex: augment(ex, seed) + crome_augment(ex, seed)
+    return lambda ex: augment(ex, seed)
+
+
 def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: int = 2, sources: list[str] | None = None,
-          max_examples: int | None = None, progress: bool = True, freeze_layers: int = 3) -> dict:
-    """Build a model directory loadable as ``embedded:<out_dir>``; returns its manifest."""
+          max_examples: int | None = None, progress: bool = True, freeze_layers: int = 3,
+          augment_mode: str = "default") -> dict:
+    """Build a model directory loadable as ``embedded:<out_dir>``; returns its manifest.
+
+    ``augment_mode="crome"`` adds Crome-style neutral and causal augmentations (``crome.py``)."""
     data_dir, out = Path(data_dir), Path(out_dir)
     if not data_dir.is_dir():
         raise ConfigError(f"data folder {data_dir} not found; set RAILGUARD_DATA or pass --data")
@@ -227,9 +238,10 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
             raise ConfigError(f"unknown sources {sorted(unknown)}; known: {', '.join(SOURCES)}")
     if epochs < 0:
         raise ConfigError("epochs must be 0 (heads only) or more")
+    if augment_mode not in ("default", "crome"):
+        raise ConfigError(f"augment must be 'default' or 'crome', got {augment_mode!r}")
     rng = random.Random(seed)
-    pool = build_pool(data_dir, seed=seed, sources=sources,
-                      augmenter=lambda ex: augment(ex, seed))
+    pool = build_pool(data_dir, seed=seed, sources=sources, augmenter=pool_augmenter(seed, augment_mode))
     train_set = list(with_keyword_categories(pool.train))
     heldout = pool.heldout
     train_set = _subsample(train_set, max_examples, rng)
@@ -269,6 +281,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
         "train_examples": len(train_set),
         "heldout_examples": len(heldout),
         "seed": seed,
+        "augment": augment_mode,
         "data": data_hashes(data_dir, SOURCES),
     }
     return write_manifest(out, meta)
