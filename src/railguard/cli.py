@@ -183,7 +183,8 @@ def train(
     pipeline = _import("railguard.train.pipeline", "train")
     names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     manifest = pipeline.train(_data_dir(data), out, seed=seed, epochs=epochs, sources=names,
-                              max_examples=max_examples, progress=progress, augment_mode=augment)
+                              max_examples=max_examples, progress=progress,
+                              **({"augment_mode": augment} if augment != "default" else {}))
     _print_manifest(manifest)
     typer.echo(f"model written to {out}; try it with: railguard check --guard embedded:{out} \"...\"")
 

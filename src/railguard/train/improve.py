@@ -144,7 +144,7 @@ def feedback_rows(items: Sequence[FeedbackItem], weights: np.ndarray, feedback_w
     return rows
 
 
-def _train_pool(data_dir: Path, seed: int, with_augment: bool = True) -> tuple[list[Example], list[Example]]:
+def train_pool(data_dir: Path, seed: int, with_augment: bool = True) -> tuple[list[Example], list[Example]]:
     """The pool a model was trained on, weighted as ``railguard train`` weights it."""
     pool = build_pool(data_dir, seed=seed, augmenter=(lambda ex: augment(ex, seed)) if with_augment else None)
     train_set = list(with_keyword_categories(pool.train))
@@ -242,7 +242,7 @@ def improve(store: Any, out_dir: Path, *, data_dir: Path, base_model: Path | Non
     rows = feedback_rows(train_items, weights, config.feedback_weight)
 
     cache = FeatureCache(base_dir, **({} if config.cache_dir is None else {"cache_dir": config.cache_dir}))
-    pool, heldout = _train_pool(data_dir, config.seed, config.pool_augment)
+    pool, heldout = train_pool(data_dir, config.seed, config.pool_augment)
     x_pool = cache.embed(pool, label="training pool", progress=progress)
     x_held = cache.embed(heldout, label="held-out pool", progress=progress)
     x_fb = {head: cache.embed(exs, label=f"feedback ({head})") for head, exs in rows.examples.items()}
