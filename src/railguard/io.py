@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
+import itertools
 import json
 import math
 import sys
@@ -122,13 +123,20 @@ def _is_utf8(text: str) -> bool:
 
 
 def _to_input(row: Mapping[str, Any], index: int, fields: Fields, *, empty_is_none: bool = False) -> Row:
-    row_id = _row_id(row.get(fields.id), index)
+    return row_to_input(row, _row_id(row.get(fields.id), index), f"row {index}", fields,
+                        empty_is_none=empty_is_none)
+
+
+def row_to_input(row: Mapping[str, Any], row_id: str | None, where: str, fields: Fields = Fields(), *,
+                 empty_is_none: bool = False) -> tuple[str | None, GuardInput | str]:
+    """``(row_id, GuardInput)`` for one record, or ``(row_id, error_message)`` when it is malformed;
+    ``where`` names the row in that message (``"row 12"``)."""
     if fields.text not in row:
-        return row_id, f"row {index} has no '{fields.text}' field"
+        return row_id, f"{where} has no '{fields.text}' field"
     prompt = row[fields.text]
     if not isinstance(prompt, str):
         kind = "null" if prompt is None else type(prompt).__name__
-        return row_id, f"row {index}: '{fields.text}' must be a string, got {kind}"
+        return row_id, f"{where}: '{fields.text}' must be a string, got {kind}"
     response = row.get(fields.response)
     context = row.get(fields.context)
     if empty_is_none:  # a CSV cannot tell an empty cell from a missing value
@@ -137,16 +145,20 @@ def _to_input(row: Mapping[str, Any], index: int, fields: Fields, *, empty_is_no
     try:
         item = GuardInput(prompt=prompt, response=response, context=context, id=row_id)
     except InputError as exc:
-        return row_id, f"row {index}: {exc}"
+        return row_id, f"{where}: {exc}"
     texts = (item.prompt, item.response or "", *item.context)
     if not all(_is_utf8(t) for t in texts):
-        return row_id, f"row {index}: text is not valid UTF-8"
+        return row_id, f"{where}: text is not valid UTF-8"
     return row_id, item
 
 
-def _jsonl_rows(path: Path, gzipped: bool, fields: Fields) -> Iterator[Row]:
+def _jsonl_rows(path: Path, gzipped: bool, fields: Fields, start: int = 0, offset: int = 0,
+                limit: int | None = None) -> Iterator[Row]:
+    """Rows from line ``start`` on (found at byte ``offset``), at most ``limit`` of them."""
     with _gzip_errors(path), _open_binary(path, gzipped) as f:
-        for index, raw in enumerate(f):
+        if offset:
+            f.seek(offset)
+        for index, raw in enumerate(itertools.islice(f, limit), start):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -219,15 +231,97 @@ def _parquet_file(path: Path):
         return pq.ParquetFile(path)
 
 
-def _parquet_rows(path: Path, fields: Fields) -> Iterator[Row]:
+def _parquet_rows(path: Path, fields: Fields, start: int = 0, limit: int | None = None) -> Iterator[Row]:
+    """Rows ``start`` to ``start + limit``, read one record batch at a time from the row groups holding them."""
     parquet = _parquet_file(path)
     names = parquet.schema_arrow.names
     if fields.text not in names:
         raise InputError(f"{path} has no column '{fields.text}'; its columns are: {', '.join(names)}")
     wanted = [c for c in dict.fromkeys((fields.text, fields.response, fields.id, fields.context)) if c in names]
-    index = 0
+    meta = parquet.metadata
+    stop = meta.num_rows if limit is None else min(meta.num_rows, start + limit)
+    groups, index, first = [], 0, 0  # the row groups overlapping [start, stop); index: first row of the first
+    for g in range(meta.num_row_groups):
+        n = meta.row_group(g).num_rows
+        if first + n > start and first < stop:
+            index = index if groups else first
+            groups.append(g)
+        first += n
+    if not groups:
+        return
     with _parquet_errors(path):
-        for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH, columns=wanted):
+        for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH, row_groups=groups, columns=wanted):
+            if index + batch.num_rows <= start:
+                index += batch.num_rows
+                continue
             for row in batch.to_pylist():
-                yield _to_input(row, index, fields)
+                if start <= index < stop:
+                    yield _to_input(row, index, fields)
                 index += 1
+            if index >= stop:
+                return
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Rows ``start`` to ``start + count`` of a file, a unit of work for a worker that reads it itself.
+
+    ``offset`` is the byte at which row ``start`` begins (JSONL); Parquet shards find their row groups.
+    """
+
+    path: str
+    start: int
+    count: int
+    offset: int = 0
+
+
+#: Files a worker can start reading in the middle of, so shards of them can be read in parallel.
+SHARDABLE = (".jsonl", ".ndjson", ".parquet", ".pq")
+
+
+def plan_shards(path: str | Path, rows_per_shard: int, skip: int = 0) -> list[Shard]:
+    """Cut a Parquet or uncompressed JSONL file into shards of ``rows_per_shard`` rows, from row ``skip``.
+
+    JSONL is scanned once for line starts (at disk speed, keeping only one offset per shard).
+    """
+    path = Path(path)
+    fmt, gzipped = file_format(path)
+    _check_readable(path)
+    if gzipped or fmt == _CSV:
+        raise InputError(f"cannot split {path.name} for parallel workers: they read files ending in "
+                         f"{', '.join(SHARDABLE)}; convert it (or decompress it) first, or use the local engine")
+    if fmt == _PARQUET:
+        total = _parquet_file(path).metadata.num_rows
+        return [Shard(str(path), s, min(rows_per_shard, total - s)) for s in range(skip, total, rows_per_shard)]
+    starts: list[tuple[int, int]] = []  # (row, byte offset)
+    target, lines, pos, last = skip, 0, 0, b"\n"
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            newlines = block.count(b"\n")
+            while target <= lines + newlines:
+                # row `target` starts after newline number `target` (1-based) of the file
+                if target == 0:
+                    starts.append((0, 0))
+                else:
+                    k, at = lines, -1
+                    while k < target:
+                        at = block.find(b"\n", at + 1)
+                        k += 1
+                    starts.append((target, pos + at + 1))
+                target += rows_per_shard
+            lines += newlines
+            pos += len(block)
+            last = block[-1:]
+    total = lines + (last != b"\n")
+    starts = [(row, offset) for row, offset in starts if row < total]
+    return [Shard(str(path), row, min(rows_per_shard, total - row), offset) for row, offset in starts]
+
+
+def iter_shard(shard: Shard, fields: Fields = Fields()) -> Iterator[Row]:
+    """The rows of one shard, exactly as :func:`iter_inputs` yields them for the whole file."""
+    path = Path(shard.path)
+    fmt, _ = file_format(path)
+    _check_readable(path)
+    if fmt == _PARQUET:
+        return _parquet_rows(path, fields, shard.start, shard.count)
+    return _jsonl_rows(path, False, fields, shard.start, shard.offset, shard.count)

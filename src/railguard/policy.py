@@ -43,6 +43,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .agent_rules import DEFAULT_LEVEL_ACTIONS, AgentPolicy, parse_rules
 from .errors import ConfigError
 from .taxonomy import CATEGORY_NAMES
 from .types import ACTIONS, TASKS
@@ -64,7 +65,8 @@ PII_ENTITIES: tuple[str, ...] = (
 CUSTOM_THRESHOLD = 0.5
 CUSTOM_ACTION = "flag"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_SECTIONS = ("extends", "description", "on_error", "tasks", "categories", "pii", "secrets", "custom_categories")
+_SECTIONS = ("extends", "description", "on_error", "tasks", "categories", "pii", "secrets", "custom_categories",
+             "cascade", "agent")
 _CUSTOM_KEYS = ("name", "description", "examples", "negative_examples", "threshold", "action")
 
 
@@ -122,6 +124,17 @@ class Policy:
     custom_categories: tuple[CustomCategory, ...] = ()
     description: str = ""
     source: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: ``cascade:`` settings (tiers, route, k, margin, languages, fallback, timeout_s); empty when unset.
+    cascade: Mapping[str, Any] = field(default_factory=dict)
+    agent: AgentPolicy = field(default_factory=AgentPolicy)
+
+    def cascade_options(self) -> dict[str, Any]:
+        """The cascade settings as guard options; the fallback follows ``on_error`` unless set."""
+        if not self.cascade:
+            return {}
+        options = dict(self.cascade)
+        options.setdefault("fallback", "closed" if self.on_error == "block" else "open")
+        return options
 
     def category_rule(self, name: str) -> Rule:
         return self.categories.get(name, self.category_default)
@@ -152,6 +165,8 @@ class Policy:
         out["pii"] = {"enabled": self.pii.enabled, "entities": list(self.pii.entities), "action": self.pii.action,
                       "threshold": self.pii.threshold, "redaction": self.pii.redaction}
         out["secrets"] = {"enabled": self.secrets.enabled, "action": self.secrets.action}
+        if self.cascade:
+            out["cascade"] = dict(self.cascade)
         if self.custom_categories:
             out["custom_categories"] = [
                 {"name": c.name, **({"description": c.description} if c.description else {}),
@@ -160,6 +175,8 @@ class Policy:
                  "threshold": c.threshold, "action": c.action}
                 for c in self.custom_categories
             ]
+        if not self.agent.is_default:
+            out["agent"] = self.agent.to_dict()
         return out
 
 
@@ -327,6 +344,31 @@ _PII_CHECKS: dict[str, Check] = {"enabled": _bool, "entities": _entities,
 _SECRETS_CHECKS: dict[str, Check] = {"enabled": _bool, "action": functools.partial(_action, redact=True)}
 
 
+def _positive_int(doc: _Doc, value: Any, path: Path_) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise doc.error(path, f"{_dotted(path)} must be a whole number ≥ 1, got {_kind(value)}")
+    return value
+
+
+def _seconds(doc: _Doc, value: Any, path: Path_) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise doc.error(path, f"{_dotted(path)} must be a positive number of seconds, got {_kind(value)}")
+    return float(value)
+
+
+def _margin(doc: _Doc, value: Any, path: Path_) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 0.5:
+        raise doc.error(path, f"{_dotted(path)} must be a number in 0..0.5, got {_kind(value)}")
+    return float(value)
+
+
+#: ``cascade:`` — tiers cheapest first and when to go up (see railguard.guards.cascade).
+_CASCADE_CHECKS: dict[str, Check] = {"tiers": _texts, "route": functools.partial(_choice, allowed=("hesitation", "margin")),
+                                     "k": _positive_int, "margin": _margin, "languages": _bool,
+                                     "fallback": functools.partial(_choice, allowed=("closed", "cheap", "open")),
+                                     "timeout_s": _seconds}
+
+
 def _section(doc: _Doc, value: Any, path: Path_, checks: Mapping[str, Check]) -> dict[str, Any]:
     """A mapping whose keys are all in ``checks``, each value passed through its check."""
     value = _mapping(doc, value, path)
@@ -402,6 +444,26 @@ def _validate(doc: _Doc) -> dict[str, Any]:
             out[section] = part
     if "custom_categories" in data:
         out["custom_categories"] = _custom(doc, data["custom_categories"], ("custom_categories",))
+    if "cascade" in data:
+        out["cascade"] = _section(doc, data["cascade"], ("cascade",), _CASCADE_CHECKS)
+    if "agent" in data:
+        out["agent"] = _agent(doc, data["agent"], ("agent",))
+    return out
+
+
+def _agent(doc: _Doc, value: Any, path: Path_) -> dict[str, Any]:
+    """``agent: {rules: [...], actions: {LOW: flag, HIGH: block}}`` (see :mod:`railguard.agent_rules`)."""
+    value = _mapping(doc, value, path)
+    _keys(doc, value, path, ("rules", "actions"))
+    out: dict[str, Any] = {}
+    if "rules" in value:
+        error = lambda p, message: doc.error(p, f"{_dotted(p)}: {message}")  # noqa: E731
+        out["rules"] = {r.name: r for r in parse_rules(value["rules"], error, path + ("rules",))}
+    if "actions" in value:
+        actions = _mapping(doc, value["actions"], path + ("actions",))
+        _keys(doc, actions, path + ("actions",), tuple(DEFAULT_LEVEL_ACTIONS))
+        out["actions"] = {level: _action(doc, a, path + ("actions", level), redact=False)
+                          for level, a in actions.items()}
     return out
 
 
@@ -445,6 +507,10 @@ def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
             out[key] = merged
         elif key in ("pii", "secrets"):
             out[key] = {**base.get(key, {}), **value}
+        elif key == "agent":
+            old = base.get(key, {})
+            out[key] = {"rules": {**old.get("rules", {}), **value.get("rules", {})},
+                        "actions": {**old.get("actions", {}), **value.get("actions", {})}}
         else:
             out[key] = value
     return out
@@ -485,9 +551,13 @@ def _build(merged: dict[str, Any], name: str) -> Policy:
     except KeyError as exc:
         raise PolicyError(f"policy {name}: pii/secrets setting {exc} is missing (the default preset sets it)") from None
     custom = tuple(CustomCategory(**c) for c in merged.get("custom_categories", []))
+    agent_in = merged.get("agent", {})
+    agent = AgentPolicy(rules=tuple(agent_in.get("rules", {}).values()),
+                        actions={**DEFAULT_LEVEL_ACTIONS, **agent_in.get("actions", {})})
     return Policy(name=name, on_error=merged.get("on_error", "block"), tasks=tasks, categories=categories,
                   category_default=category_default, pii=pii, secrets=secrets, custom_categories=custom,
-                  description=merged.get("description", ""), source=merged)
+                  description=merged.get("description", ""), source=merged,
+                  cascade=dict(merged.get("cascade", {})), agent=agent)
 
 
 def load_policy(spec: str | Path | Mapping[str, Any] | Policy) -> Policy:

@@ -17,9 +17,15 @@ _FACTORIES: dict[str, Factory] = {}
 _DESCRIPTIONS: dict[str, str] = {}
 # Backends that live in their own module, imported only when their name is asked for.
 _LAZY_MODULES: dict[str, str] = {
+    "cascade": "railguard.guards.cascade",
     "embedded": "railguard.guards.embedded",
+    "e5": "railguard.guards.e5",
     "peer": "railguard.guards.peers",
     "rules": "railguard.guards.rules",
+    "hf": "railguard.guards.hf_generative",
+    "endpoint": "railguard.guards.endpoint",
+    "openai-moderation": "railguard.guards.openai_moderation",
+    "agent": "railguard.guards.agent",
 }
 
 
@@ -54,12 +60,21 @@ def resolve(name: str, *, policy=None, **options) -> Guard:
 
         policy = load_policy(policy)  # a bad policy fails before any model loads
     kind, _, argument = name.strip().partition(":")
+    if kind == "cascade" and policy is not None:  # a policy may say how its cascade routes
+        options = {**policy.cascade_options(), **options}
     guard = _factory(kind)(argument or None, **options)
     if policy is None:
         return guard
     from .guards.policy import PolicyGuard
 
     return PolicyGuard(guard, policy)
+
+
+def known_guard(name: str) -> None:
+    """ConfigError unless ``name`` is a guard the registry can build (its model is not loaded)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError("a guard name must be a non-empty string such as 'embedded'")
+    _factory(name.strip().partition(":")[0])
 
 
 def available() -> dict[str, str]:

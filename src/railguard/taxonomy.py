@@ -140,3 +140,39 @@ def to_openai(scores: Mapping[str, float]) -> dict[str, float]:
     for name, (a, b) in _OPENAI_CONJUNCTIONS.items():
         out[name] = max(out[name], min(out[a], out[b]))
     return out
+
+
+def from_llama_guard(codes) -> dict[str, float]:
+    """Llama Guard codes (``S1``..``S14``) a model reported -> our categories: 1.0 for every category mapped to
+    one of the codes, 0.0 for the rest. A code covering several of ours (S2) marks each of them."""
+    reported = {str(c).strip().upper() for c in codes}
+    return {c.name: 1.0 if reported.intersection(c.llama_guard) else 0.0 for c in CATEGORIES}
+
+
+def _openai_sources(cat: Category) -> tuple[str, ...]:
+    # A name another category lists first belongs to that one: "sexual" evidences sexual, not sexual_minors.
+    firsts = {c.openai[0] for c in CATEGORIES if c.openai and c is not cat}
+    return tuple(n for i, n in enumerate(cat.openai) if i == 0 or n not in firsts)
+
+
+def from_openai(scores: Mapping[str, float]) -> dict[str, float]:
+    """OpenAI moderation ``category_scores`` -> our categories (each the highest score of the names it maps to).
+
+    A sub-category no category lists (``violence/graphic``, ``harassment/threatening``) counts as its parent;
+    categories OpenAI has no name for (privacy, misinformation, ...) are left out rather than scored 0.
+    """
+    by_name: dict[str, float] = {}
+    for name, score in scores.items():
+        try:
+            value = float(score)
+        except (TypeError, ValueError):
+            continue
+        listed = any(name in c.openai for c in CATEGORIES)
+        key = name if listed else name.split("/")[0]
+        by_name[key] = max(by_name.get(key, 0.0), value)
+    out: dict[str, float] = {}
+    for cat in CATEGORIES:
+        sources = _openai_sources(cat)
+        if sources:
+            out[cat.name] = max((by_name.get(n, 0.0) for n in sources), default=0.0)
+    return out

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .actions import Action, Turn, to_trajectory
 from .errors import InputError
 
 
@@ -42,15 +43,25 @@ class GuardInput:
 
     ``context`` holds text the model reads but the user did not write (a retrieved document, an email,
     a web page, a tool result); instructions hidden there are indirect prompt injections.
+
+    ``action`` is an agent's proposed next step and ``trajectory`` the turns so far (see
+    :mod:`railguard.actions`); with either, ``prompt`` may be left out (it defaults to "").
     """
 
-    prompt: str
+    prompt: str = ""
     response: str | None = None
     context: tuple[str, ...] = ()
     id: str | None = None
+    action: Action | None = None
+    trajectory: tuple[Turn, ...] = ()
 
     def __post_init__(self) -> None:
         _check_text("prompt", self.prompt, optional=False)
+        if self.action is not None and not isinstance(self.action, Action):
+            if not isinstance(self.action, Mapping):
+                raise InputError(f"GuardInput.action must be a railguard.Action, got {type(self.action).__name__}")
+            object.__setattr__(self, "action", Action.from_dict(self.action))
+        object.__setattr__(self, "trajectory", to_trajectory(self.trajectory))
         _check_text("response", self.response, optional=True)
         context = self.context
         if context is None:
@@ -142,6 +153,15 @@ class Verdict:
     redacted_response: str | None = None
     action: str | None = None
     explanation: tuple[Reason, ...] | None = None
+    # Set by a cascade only: which tier answered and why the input went up (see guards/cascade.py).
+    route: Mapping[str, Any] | None = None
+    # Set for inputs with an action / a trajectory only (the agent guard); absent from to_dict() while None.
+    action_risk: str | None = None  # SAFE, LOW or HIGH
+    action_risk_probs: Mapping[str, float] | None = None  # calibrated probability of each level
+    trajectory_unsafe: bool | None = None
+    trajectory_score: float | None = None  # calibrated probability that the trajectory is unsafe
+    # Set by a cascade only: which tier answered and why the input went up (see guards/cascade.py).
+    route: Mapping[str, Any] | None = None
 
     @classmethod
     def failed(cls, error: str, *, tier: str, id: str | None = None, flagged: bool = True) -> Verdict:
@@ -175,7 +195,23 @@ class Verdict:
             out["redacted_text"] = self.redacted_text
         if self.redacted_response is not None:
             out["redacted_response"] = self.redacted_response
+        if self.route is not None:
+            out["route"] = dict(self.route)
+        if self.action_risk is not None:
+            out["action_risk"] = self.action_risk
+            out["action_risk_probs"] = {k: _round(v) for k, v in (self.action_risk_probs or {}).items()}
+        if self.trajectory_unsafe is not None:
+            out["trajectory_unsafe"] = self.trajectory_unsafe
+            out["trajectory_score"] = _round(self.trajectory_score)
+        if self.route is not None:
+            out["route"] = dict(self.route)
         return out
+
+    @property
+    def action_high(self) -> bool | None:
+        """Whether the action was judged HIGH risk (None without an action): the binary view the
+        evaluation scores."""
+        return None if self.action_risk is None else self.action_risk == "HIGH"
 
 
 VERDICT_KEYS: tuple[str, ...] = (

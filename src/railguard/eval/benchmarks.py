@@ -84,9 +84,15 @@ class BenchSpec:
     groups: Callable[[dict], tuple[str, ...]] = _no_groups
     group_prefix: str = ""
     group_help: str = ""
+    #: Rows in their own schema (agents): row -> labelled Item, or None when not labelled.
+    to_item: Callable[[dict], Item | None] | None = None
+    #: Extra metrics beyond the binary ones: (items, verdicts) -> dict, shown under the table.
+    details: Callable[[list, list], dict] | None = None
 
     def item(self, row: dict) -> Item | None:
         """The row as a labelled input, or None when it is not labelled for this task."""
+        if self.to_item is not None:
+            return self.to_item(row)
         label = row.get(self.label)
         prompt = row.get("prompt")
         response = row.get("response") if self.with_response else None
@@ -130,6 +136,25 @@ BENCHMARKS: dict[str, BenchSpec] = {
                   group_prefix="benign_multilingual", group_help="benign_multilingual:<lang>"),
     )
 }
+
+
+def _agent_benchmarks() -> dict[str, BenchSpec]:
+    """Agents: webguard (one action's risk; scored as HIGH vs the rest, with the three-level metrics
+    under the table) and the trajectory sets; rows in their own schema, read by :mod:`.agent`."""
+    from . import agent
+
+    return {spec.name: spec for spec in (
+        BenchSpec("webguard", "webguard", "action_high", "risk",
+                  "is a proposed web action HIGH risk? (WebGuard held-out actions; SAFE/LOW/HIGH metrics below)",
+                  to_item=agent.webguard_item, details=agent.action_details),
+        BenchSpec("rjudge", "rjudge", "trajectory_unsafe", "unsafe",
+                  "is an agent's trajectory unsafe? (R-Judge test split)", to_item=agent.trajectory_item),
+        BenchSpec("assebench_security", "assebench_security", "trajectory_unsafe", "unsafe",
+                  "is a tool-use trajectory unsafe? (ASSEBench security test split)", to_item=agent.trajectory_item),
+    )}
+
+
+BENCHMARKS.update(_agent_benchmarks())
 
 
 def known_names() -> str:

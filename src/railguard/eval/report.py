@@ -332,6 +332,7 @@ def build_markdown(data: dict) -> str:
               latency_table(data).markdown(), "", latency_detail_table(data).markdown(), ""]
     if data.get("published"):
         parts += [f"## Published figures ({published.REPORTED_LABEL})", "", published_table(data).markdown(), ""]
+    parts += cascade_markdown(data)
     parts += ["## Provenance", "", "Guards:", "", *(f"- {line}" for line in _guard_lines(data)), "",
               "Data files:", "", *(f"- {line}" for line in _data_lines(data)), ""]
     return "\n".join(parts)
@@ -503,6 +504,44 @@ def tradeoff_figure(data: dict) -> str | None:
     return _png(fig)
 
 
+def cascade_markdown(data: dict) -> list[str]:
+    """The cascade cost tables, one per cascade evaluated (empty when none was)."""
+    from .cascade import markdown as cascade_table
+
+    out: list[str] = []
+    for total in data.get("cascade_summary", []):
+        reports = [r for r in data.get("cascade", []) if r["guard"] == total["guard"]]
+        out += [f"## Cascade: {total['guard']}", "", cascade_table(reports, total)]
+    return out
+
+
+def cascade_figure(data: dict) -> str | None:
+    """Score against escalation rate for every swept routing setting: one panel per benchmark."""
+    reports = data.get("cascade") or []
+    if not reports:
+        return None
+    fig, axes_list = _panels(len(reports))
+    for ax, r in zip(axes_list, reports):
+        metric = r["metric"]
+        for route, color, marker in (("margin", "#888888", "s"), ("hesitation", "#1f77b4", "o")):
+            pts = sorted((p["escalation_rate"], p[metric]) for p in r["sweep"]
+                         if p["route"] == route and p[metric] is not None)
+            if pts:
+                xs, ys = zip(*pts)
+                ax.scatter(xs, ys, s=14, color=color, marker=marker, alpha=0.7, label=route)
+        for tier, color in zip(r["tiers"], ("#2ca02c", "#d62728")):
+            value = r["tiers"][tier][metric]
+            if value is not None:
+                ax.axhline(value, color=color, lw=1, ls="--", label=f"{tier} alone")
+        c = r["cascade"]
+        if c[metric] is not None:
+            ax.scatter([c["escalation_rate"]], [c[metric]], s=90, marker="*", color="black", label="configured")
+        ax.set(title=f"{r['benchmark']} ({metric})", xlabel="escalation rate", ylabel=metric, xlim=(0, 1))
+        ax.grid(alpha=0.3)
+    axes_list[0].legend(fontsize=7, loc="lower right")
+    return _png(fig)
+
+
 # --- html ------------------------------------------------------------------------------------------
 
 _CSS = """
@@ -554,6 +593,10 @@ def build_html(data: dict) -> str:
     ]
     if data.get("published"):
         body += [f"<h2>Published figures ({html.escape(published.REPORTED_LABEL)})</h2>", published_table(data).html()]
+    if data.get("cascade"):
+        body += ["<h2>Cascade: cost and routing</h2>",
+                 *(f"<pre>{html.escape(block)}</pre>" for block in cascade_markdown(data)[2:]),
+                 _img(cascade_figure(data), "score vs escalation rate")]
     body += ["<h2>Provenance</h2>", "<p>Guards:</p>", _ul(_guard_lines(data)), "<p>Data files:</p>",
              _ul(_data_lines(data))]
     return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>railguard evaluation report</title>"

@@ -26,10 +26,12 @@ import numpy as np
 from ..config import settings
 from ..errors import ConfigError, RailguardError
 from ..guard import Guard
+from ..guards.cascade import CascadeGuard
 from ..models.artifacts import sha256_file
 from ..progress import Advance, progress_bar
 from ..registry import resolve
 from . import benchmarks as bm
+from . import cascade as cascade_cost
 from . import metrics as mx
 
 log = logging.getLogger(__name__)
@@ -162,9 +164,15 @@ class EvalRun:
     benchmarks: list[dict] = field(default_factory=list)
     guards: list[dict] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    details: list[dict] = field(default_factory=list)  # benchmark-specific metrics (agents: SAFE/LOW/HIGH)
+    #: Cascades only: the cost report per benchmark and its summary per cascade (see eval/cascade.py).
+    cascade: list[dict] = field(default_factory=list)
+    cascade_summary: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
+            **({"details": list(self.details)} if self.details else {}),
+            **({"cascade": list(self.cascade), "cascade_summary": list(self.cascade_summary)} if self.cascade else {}),
             "results": [r.to_dict() for r in self.results],
             "latency": [t.to_dict() for t in self.latency],
             "curves": [c.to_dict() for c in self.curves],
@@ -228,6 +236,7 @@ class _Bench:
     path: Path
     description: str
     only_group: str | None = None  # a single sub-group was asked for (``multijail:zh``)
+    details: Any = None  # the spec's extra metrics: (items, verdicts) -> dict
 
 
 @dataclass(slots=True)
@@ -237,15 +246,18 @@ class _Prediction:
     scores: np.ndarray | None
     failed: int
     seconds: float
+    verdicts: list | None = None
 
 
-def _predict(guard: Guard, items: Sequence[bm.Item], task: str, batch_size: int, bar: Advance) -> _Prediction:
+def _predict(guard: Guard, items: Sequence[bm.Item], task: str, batch_size: int, bar: Advance,
+             keep: bool = False) -> _Prediction:
     flagged = np.zeros(len(items), dtype=bool)
     undecided = np.zeros(len(items), dtype=bool)
     scores = np.zeros(len(items), dtype=float)
     has_scores = True
     failed = 0
     seconds = 0.0
+    kept: list | None = [] if keep else None
     for start in range(0, len(items), batch_size):
         batch = [it.input for it in items[start : start + batch_size]]
         t0 = time.perf_counter()
@@ -255,6 +267,8 @@ def _predict(guard: Guard, items: Sequence[bm.Item], task: str, batch_size: int,
             raise RailguardError(
                 f"guard '{getattr(guard, 'name', guard)}' returned {len(verdicts)} verdicts for {len(batch)} inputs"
             )
+        if kept is not None:
+            kept.extend(verdicts)
         for i, v in enumerate(verdicts, start):
             decision = getattr(v, task)
             flagged[i] = bool(decision)
@@ -267,7 +281,7 @@ def _predict(guard: Guard, items: Sequence[bm.Item], task: str, batch_size: int,
                 else:
                     scores[i] = float(value)
         bar.advance(len(batch))
-    return _Prediction(flagged, undecided, scores if has_scores else None, failed, seconds)
+    return _Prediction(flagged, undecided, scores if has_scores else None, failed, seconds, kept)
 
 
 def _single_latency(guard: Guard, items: Sequence[bm.Item], samples: int, bar: Advance) -> tuple[float, ...]:
@@ -319,7 +333,7 @@ def _load_all(selections: list[bm.Selection | bm.FileSelection], data_dir: Path 
             continue
         items = bm.load(sel.spec, data_dir, group=sel.group, limit=limit)
         loaded.append(_Bench(sel.group or sel.spec.name, sel.spec.task, items, f"data:{sel.spec.dataset}", path,
-                             sel.spec.description, sel.group))
+                             sel.spec.description, sel.group, sel.spec.details))
     if not loaded:
         raise ConfigError(f"no benchmark data found in {data_dir}; {bm.DATA_HINT}")
     names = [(b.name, b.task) for b in loaded]
@@ -382,6 +396,7 @@ def run(guards: list[str], benches: list[str] | None, data_dir: Path | None, lim
                                "description": b.description, "sha256": hashes[b.path]})
     per_bench = [len(b.items) + min(latency_samples, len(b.items)) for b in loaded]
     total = len(built) * sum(per_bench)
+    total += sum(2 * len(b.items) for b in loaded) * sum(isinstance(g, CascadeGuard) for _, g in built)
     label = f"{len(built)} guard{'s' * (len(built) != 1)} × {len(loaded)} benchmark{'s' * (len(loaded) != 1)}"
     with progress_bar(label, total=total, enabled=progress) as bar:
         for name, guard in built:
@@ -394,7 +409,9 @@ def run(guards: list[str], benches: list[str] | None, data_dir: Path | None, lim
                     bar.advance(weight)
                     continue
                 log.info("guard %s on %s (%s): %d items", name, b.name, b.task, len(b.items))
-                p = _predict(guard, b.items, b.task, batch_size, bar)
+                p = _predict(guard, b.items, b.task, batch_size, bar, keep=b.details is not None)
+                if b.details is not None:
+                    out.details.append({"guard": name, "benchmark": b.name, **b.details(b.items, p.verdicts)})
                 single = _single_latency(guard, b.items, latency_samples, bar)
                 out.latency.append(Latency(name, b.name, single, len(b.items), p.seconds, batch_size))
                 if p.undecided.all() and p.failed == 0:
@@ -407,6 +424,11 @@ def run(guards: list[str], benches: list[str] | None, data_dir: Path | None, lim
                 results, plots = _score_bench(name, b, p)
                 out.results.extend(results)
                 out.curves.extend(plots)
+            if isinstance(guard, CascadeGuard):
+                reports = [cascade_cost.analyse(guard, name, b.name, b.task, b.items, batch_size, bar)
+                           for b in loaded]
+                out.cascade.extend(reports)
+                out.cascade_summary.append(cascade_cost.summary(reports))
     return out
 
 

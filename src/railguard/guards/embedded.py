@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from ..config import settings
-from ..errors import InputError
+from ..errors import InputError, ModelError
 from ..models.artifacts import EMBEDDED_DIR, verify
 from ..models.encoder import TextEncoder, Window
 from ..models.heads import Heads
+from ..models.views import Probes
 from ..registry import register
 from ..types import FLAG_TASKS, TASKS, GuardInput, Verdict, decide
 
@@ -27,21 +28,19 @@ class EmbeddedGuard:
         cfg = settings()
         self.model_dir = Path(model_dir or cfg.model_dir or EMBEDDED_DIR)
         self.manifest = verify(self.model_dir)
-        enc = self.manifest["encoder"]
-        self.encoder = TextEncoder(
-            self.model_dir / enc["onnx"],
-            self.model_dir / enc["tokenizer"],
-            max_tokens=enc.get("max_tokens", 128),
-            overlap=enc.get("overlap", 32),
-            pair_prompt_tokens=enc.get("pair_prompt_tokens", 48),
-            threads=threads or cfg.threads,
-            batch_size=batch_size or cfg.batch_size,
-        )
+        self.encoder = TextEncoder.from_spec(self.model_dir, self.manifest["encoder"], threads=threads or cfg.threads,
+                                             batch_size=batch_size or cfg.batch_size)
         self.heads = Heads.load(self.model_dir, self.manifest["heads"])
         self.thresholds: dict[str, float] = dict(self.manifest["thresholds"])
         self.categories: tuple[str, ...] = tuple(h for h in self.heads.names if h not in TASKS)
         self.name = tier
         self._col = {n: i for i, n in enumerate(self.heads.names)}
+        spec = self.manifest.get("probes")
+        self.probes: Probes | None = Probes.load(self.model_dir, spec) if spec else None
+        #: The languages this model was trained to read (the cascade routes other text to a tier that can).
+        # (manifest "languages": null or [] means any language)
+        languages = self.manifest.get("languages", ["en"])
+        self.languages: tuple[str, ...] | None = tuple(languages) if languages else None
 
     def _windows(self, x: GuardInput) -> list[tuple[int, Window]]:
         # Blank text says nothing: it gets no window and scores 0 rather than whatever [CLS][SEP] encodes to.
@@ -54,6 +53,18 @@ class EmbeddedGuard:
         return out
 
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
+        return self._check(inputs, views=False)[0]
+
+    def check_views(self, inputs: Sequence[GuardInput]) -> tuple[list[Verdict], np.ndarray]:
+        """Verdicts plus every view's probability per input and hesitation task: (n, views, tasks), the
+        inner-layer probes first and the model's own heads last; NaN where a task does not apply.
+        Raises ModelError when the model has no probes (train it with `railguard train`)."""
+        if self.probes is None:
+            raise ModelError(f"the model in {self.model_dir} has no layer probes; add them with "
+                             "`railguard train` (new models) or railguard.train.probes.add_probes")
+        return self._check(inputs, views=True)
+
+    def _check(self, inputs: Sequence[GuardInput], views: bool) -> tuple[list[Verdict], np.ndarray]:
         start = time.perf_counter()
         for x in inputs:
             if not isinstance(x, GuardInput):
@@ -64,14 +75,57 @@ class EmbeddedGuard:
             for role, w in self._windows(x):
                 owners.append((i, role))
                 windows.append(w)
-        probs = self.heads.probs(self.encoder.encode(windows)) if windows else np.zeros((0, len(self._col)))
+        layers = self.probes.layers if views and self.probes is not None else ()
+        pooled, layer_states = self.encoder.encode_views(windows, layers)
+        probs = self.heads.probs(pooled) if windows else np.zeros((0, len(self._col)))
         per_input: list[dict[int, np.ndarray]] = [{} for _ in inputs]
         for (i, role), row in zip(owners, probs):
             per_input[i].setdefault(role, []).append(row)
+        view_probs = self._view_probs(inputs, owners, layer_states, probs) if views else np.zeros((0,))
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         share = elapsed_ms / max(1, len(inputs))
-        return [self._verdict(x, {r: np.stack(v) for r, v in rows.items()}, share)
-                for x, rows in zip(inputs, per_input)]
+        verdicts = [self._verdict(x, {r: np.stack(v) for r, v in rows.items()}, share)
+                    for x, rows in zip(inputs, per_input)]
+        if any(x.action is not None or x.trajectory for x in inputs):
+            verdicts = self._agent_verdicts(inputs, verdicts)
+        return verdicts, view_probs
+
+    def _agent_verdicts(self, inputs: Sequence[GuardInput], verdicts: list[Verdict]) -> list[Verdict]:
+        """Inputs with an action or a trajectory also get the agent guard's fields (same encoder)."""
+        from .agent import AgentGuard, merge
+
+        if getattr(self, "_agent", None) is None:
+            onnx = self.manifest["encoder"]["onnx"]
+            try:
+                self._agent = AgentGuard(encoder=self.encoder, encoder_sha256=self.manifest["files"][onnx])
+            except ModelError:  # another encoder (e5, a retrained model): the agent heads bring the shipped one
+                self._agent = AgentGuard()
+        judged = self._agent.judge(inputs)
+        return [merge(v, j) if x.action is not None or x.trajectory else v
+                for x, v, j in zip(inputs, verdicts, judged)]
+
+    def _view_probs(self, inputs: Sequence[GuardInput], owners: list[tuple[int, int]], layer_states: np.ndarray,
+                    head_probs: np.ndarray) -> np.ndarray:
+        tasks = self.probes.tasks
+        n_views = len(self.probes.layers) + 1
+        per_window = np.zeros((len(owners), n_views, len(tasks)), np.float32)
+        if len(owners):
+            per_window[:, :-1] = self.probes.probs(layer_states)
+            per_window[:, -1] = head_probs[:, [self._col[t] for t in tasks]]
+        # A task reads the same windows as the verdict does: the worst window decides, per view.
+        reads = {"prompt_harmful": {_PROMPT}, "jailbreak": {_PROMPT}, "injection": {_PROMPT, _CONTEXT},
+                 "response_harmful": {_RESPONSE}}
+        out = np.full((len(inputs), n_views, len(tasks)), np.nan, np.float32)
+        for w, (i, role) in enumerate(owners):
+            for t, task in enumerate(tasks):
+                if role in reads.get(task, ()):
+                    out[i, :, t] = np.fmax(out[i, :, t], per_window[w, :, t])
+        for i, x in enumerate(inputs):  # blank text has no windows and scores 0 in the verdict
+            for t, task in enumerate(tasks):
+                applies = task != "response_harmful" or x.response is not None
+                if applies and np.isnan(out[i, 0, t]):
+                    out[i, :, t] = 0.0
+        return out
 
     def _verdict(self, x: GuardInput, rows: dict[int, np.ndarray], latency_ms: float) -> Verdict:
         col = self._col

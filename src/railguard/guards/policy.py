@@ -133,6 +133,12 @@ class PolicyGuard:
                 categories[c.name] = custom[c.name]
                 if custom[c.name] >= c.threshold:
                     reasons.append(Reason(f"custom_categories.{c.name}", c.action, custom[c.name], c.threshold))
+        agent_fields: dict[str, Any] = {}
+        if v.action_risk is not None or v.trajectory_unsafe is not None:
+            from .agent import policy_agent_reasons
+
+            agent_fields, agent_reasons = policy_agent_reasons(x, v, policy.agent)
+            reasons += agent_reasons
         findings: tuple[Finding, ...] | None = None
         redacted_text = redacted_response = None
         if scan is not None:
@@ -165,6 +171,8 @@ class PolicyGuard:
             redacted_response=redacted_response,
             action=action,
             explanation=tuple(reasons),
+            route=v.route,
+            **agent_fields,
         )
 
     def close(self) -> None:

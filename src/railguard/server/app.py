@@ -47,6 +47,9 @@ def create_app(settings: ServerSettings | None = None, *, guard: Guard | None = 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # added last: runs first
     for router in (moderations.router, guard_routes.router, models.router, health.router, review.router):
         app.include_router(router)
+    from .routes import actions as action_routes  # agents: POST /v1/guard/actions
+
+    app.include_router(action_routes.router)
     if settings.upstream_url:  # the guarding proxy; its pass-through of other /v1/* paths goes last
         from .routes import chat
 

@@ -84,10 +84,13 @@ def iso_time(seconds: float) -> str:
 
 def audit_text(item: GuardInput) -> str:
     """The text an input's hash covers: the prompt alone, or a JSON object when a response or context is there."""
-    if item.response is None and not item.context:
+    if item.response is None and not item.context and item.action is None and not item.trajectory:
         return item.prompt
-    return json.dumps({"prompt": item.prompt, "response": item.response, "context": list(item.context)},
-                      ensure_ascii=False, sort_keys=True)
+    data = {"prompt": item.prompt, "response": item.response, "context": list(item.context)}
+    if item.action is not None or item.trajectory:  # agents: the action and the turns are part of the input
+        data["action"] = item.action.to_dict() if item.action is not None else None
+        data["trajectory"] = [{k: getattr(t, k) for k in t.__slots__} for t in item.trajectory]
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
 
 def input_chars(item: GuardInput) -> int:

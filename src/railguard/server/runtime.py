@@ -119,6 +119,8 @@ class Runtime:
     def model_names(self) -> dict[str, str]:
         """Guards a request may name, with descriptions; the server's own guard first."""
         names = {self.settings.guard: "the server's default guard"}
+        for name in self.settings.models:
+            names.setdefault(name, "a guard configured on this server")
         for kind, description in registry.available().items():
             names.setdefault(kind, description)
         return names
@@ -129,8 +131,10 @@ class Runtime:
             return self.default
         if model in self.services:
             return self.services[model]
-        # Only bare registry kinds: ``kind:argument`` could point the server at arbitrary paths.
-        if ":" in model or model not in registry.available():
+        # Only bare registry kinds and the operator's `models`: a client's ``kind:argument`` could point the
+        # server at arbitrary paths or hosts.
+        configured = model in self.settings.models
+        if not configured and (":" in model or model not in registry.available()):
             known = ", ".join(self.model_names())
             raise APIError(404, f"the model '{model}' does not exist on this server; available: {known}",
                            code="model_not_found", param="model")

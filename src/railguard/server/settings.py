@@ -30,6 +30,9 @@ class ServerSettings(BaseSettings):
     guard: str = Field("embedded", min_length=1, description="the guard requests use unless they name another")
     policy: str | None = Field(
         None, description="policy for the server's guard: a preset (strict, children, ...) or a YAML file")
+    models: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="more guards requests may name in 'model' (comma-separated), e.g. hf:/models/wildguard or "
+                        "endpoint:http://localhost:8000/v1#meta-llama/Llama-Guard-3-8B; each loads on first use")
     batch_window_ms: float = Field(
         2.0, ge=0, le=1000, description="how long the first waiting request waits for others to share its batch")
     max_batch_size: int = Field(64, ge=1, le=4096, description="most texts in one guard call")
@@ -81,7 +84,7 @@ class ServerSettings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL such as http://localhost:8080/v1")
         return value
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "models", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):

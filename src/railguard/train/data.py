@@ -210,18 +210,19 @@ def _davidson(rows, rng):
             yield _prompt_example(r["prompt"], BENIGN_PROMPT, "davidson")
 
 
-def _xsafety(rows, rng):
+def _xsafety(rows, rng, *, keep_non_english: float = 0.45, non_english_weight: float = 0.3):
     # Every labelled row is harmful and nine languages appear only as positives: keep the clearly harmful
     # categories, and give non-English rows a low weight (benign_multilingual supplies their negatives).
+    # A multilingual encoder reads them: it keeps them all at full weight (see build_pool's source_options).
     for r in rows:
         cat = r["categories"][0] if r["categories"] else ""
         if cat not in XSAFETY_KEEP:
             continue
         targets, cats = XSAFETY_KEEP[cat]
         english = r.get("lang") == "en"
-        if not english and rng.random() > 0.45:
+        if not english and rng.random() > keep_non_english:
             continue
-        weight = 1.0 if english else 0.3
+        weight = 1.0 if english else non_english_weight
         yield _prompt_example(r["prompt"], targets, "xsafety", cats, weight=weight, lang=r.get("lang") or "en")
 
 
@@ -488,8 +489,10 @@ class Pool:
 
 def build_pool(data_dir: Path, *, seed: int = DEFAULT_SEED, heldout_fraction: float = HELDOUT_FRACTION,
                augmenter: Callable[[list[Example]], list[Example]] | None = None,
-               sources: Iterable[str] | None = None) -> Pool:
-    """All training examples, deduplicated within the pool and against every test set, split by text."""
+               sources: Iterable[str] | None = None, source_options: dict[str, dict] | None = None) -> Pool:
+    """All training examples, deduplicated within the pool and against every test set, split by text.
+
+    ``source_options`` passes keyword arguments to a source's reader (``{"xsafety": {...}}``)."""
     rng = random.Random(seed)
     data_dir = Path(data_dir)
     test_keys = _test_keys(data_dir)
@@ -499,7 +502,7 @@ def build_pool(data_dir: Path, *, seed: int = DEFAULT_SEED, heldout_fraction: fl
         if not (data_dir / name / "data.jsonl.gz").is_file():
             log.warning("dataset %s is missing from %s; skipped", name, data_dir)
             continue
-        produced = list(SOURCES[name](_train(read_rows(data_dir, name)), rng))
+        produced = list(SOURCES[name](_train(read_rows(data_dir, name)), rng, **(source_options or {}).get(name, {})))
         cap = SOURCE_CAPS.get(name)
         if cap is not None and len(produced) > cap:
             produced = rng.sample(produced, cap)

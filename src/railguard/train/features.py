@@ -33,10 +33,8 @@ def example_key(ex: Example) -> str:
 def load_encoder(model_dir: str | Path | None = None, *, threads: int | None = None) -> TextEncoder:
     """The encoder of a model folder (the shipped one by default), windowed as its manifest says."""
     model_dir = Path(model_dir or EMBEDDED_DIR)
-    enc = read_manifest(model_dir)["encoder"]
-    return TextEncoder(model_dir / enc["onnx"], model_dir / enc["tokenizer"], max_tokens=enc.get("max_tokens", 128),
-                       overlap=enc.get("overlap", 32), pair_prompt_tokens=enc.get("pair_prompt_tokens", 48),
-                       **({"threads": threads} if threads else {}))
+    return TextEncoder.from_spec(model_dir, read_manifest(model_dir)["encoder"],
+                                 **({"threads": threads} if threads else {}))
 
 
 def encoder_id(model_dir: str | Path | None = None) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 from .. import __version__
 from ..errors import ConfigError, RailguardError
 from ..models.artifacts import EMBEDDED_DIR, read_manifest, verify, write_manifest
-from ..models.heads import Heads
+from ..models.heads import HEADS_FILE, Heads
 from ..taxonomy import CATEGORY_NAMES
 from ..types import TASKS
 from .augment import augment, with_keyword_categories
@@ -293,9 +293,8 @@ def improve(store: Any, out_dir: Path, *, data_dir: Path, base_model: Path | Non
 
 def _write_model(base_dir: Path, manifest: dict, out: Path, heads: Heads, report: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    encoder = manifest["encoder"]
-    for name in (encoder["onnx"], encoder["tokenizer"]):
-        if (base_dir / name).resolve() != (out / name).resolve():
+    for name in manifest.get("files", {}):  # the encoder, tokenizer and whatever else the model ships
+        if name != HEADS_FILE and (base_dir / name).resolve() != (out / name).resolve():
             shutil.copyfile(base_dir / name, out / name)
     heads.save(out)
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")

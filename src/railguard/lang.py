@@ -1,0 +1,117 @@
+"""Which language a text is in, cheaply enough to run before every guard call.
+
+The writing system settles most languages (Hangul is Korean, Thai script is Thai, kana is Japanese...);
+only Latin-script text (English, Italian, Vietnamese, Swahili, Javanese...) needs a statistical detector,
+``lingua`` (extra ``multilingual``), restricted to Latin-script languages and loaded once on first use.
+Languages lingua does not know (Javanese, Sundanese) come out as a neighbour (Indonesian, Malay): for
+routing that is enough, since the question is "can this tier read it", not the exact language.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+
+from .errors import MissingExtraError, require
+
+log = logging.getLogger(__name__)
+
+#: Unicode script blocks whose language is unambiguous enough for routing (code point ranges).
+_SCRIPTS: tuple[tuple[int, int, str], ...] = (
+    (0x3040, 0x30FF, "ja"),  # hiragana, katakana
+    (0xAC00, 0xD7AF, "ko"), (0x1100, 0x11FF, "ko"), (0x3130, 0x318F, "ko"),
+    (0x4E00, 0x9FFF, "zh"), (0x3400, 0x4DBF, "zh"),
+    (0x0600, 0x06FF, "ar"), (0x0750, 0x077F, "ar"),
+    (0x0E00, 0x0E7F, "th"),
+    (0x0980, 0x09FF, "bn"),
+    (0x0900, 0x097F, "hi"),
+    (0x0C00, 0x0C7F, "te"),
+    (0x0B80, 0x0BFF, "ta"),
+    (0x0400, 0x04FF, "ru"),
+    (0x0370, 0x03FF, "el"),
+    (0x0590, 0x05FF, "he"),
+    (0x10A0, 0x10FF, "ka"),
+    (0x0530, 0x058F, "hy"),
+)
+#: Latin-script languages lingua chooses among (ISO 639-1 codes as lingua names them).
+_LATIN = ("ENGLISH", "ITALIAN", "VIETNAMESE", "SWAHILI", "INDONESIAN", "MALAY", "SPANISH", "FRENCH", "GERMAN",
+          "PORTUGUESE", "DUTCH", "TURKISH", "ROMANIAN", "DANISH", "LITHUANIAN", "TAGALOG", "POLISH", "SWEDISH",
+          "CZECH", "HUNGARIAN", "FINNISH", "CATALAN", "AFRIKAANS")
+#: Share of letters in a non-Latin script above which the text counts as written in that script.
+SCRIPT_SHARE = 0.3
+#: Latin-script text counts as English unless another language is this many times more likely: short
+#: texts are ambiguous to lingua, and sending English to a multilingual tier costs time, not recall.
+ENGLISH_ODDS = 2.0
+#: lingua's time grows with the text; a couple of sentences settle the language.
+LATIN_SAMPLE = 240
+
+
+def _script(ch: str) -> str | None:
+    cp = ord(ch)
+    if cp < 0x0250:
+        return "latin"
+    for lo, hi, lang in _SCRIPTS:
+        if lo <= cp <= hi:
+            return lang
+    return None
+
+
+def script_language(text: str) -> str | None:
+    """The language the text's writing system implies, ``"latin"`` for Latin script, None for no letters."""
+    counts: Counter[str] = Counter()
+    for ch in text:
+        if ch.isalpha() or unicodedata.category(ch) == "Lo":
+            script = _script(ch)
+            if script is not None:
+                counts[script] += 1
+    total = sum(counts.values())
+    if not total:
+        return None
+    if counts.get("ja"):  # Japanese mixes kanji with kana; any kana makes it Japanese
+        counts["ja"] += counts.pop("zh", 0)
+    other = [(n, s) for s, n in counts.items() if s != "latin"]
+    if other:
+        n, script = max(other)
+        if n / total >= SCRIPT_SHARE:
+            return script
+    return "latin"
+
+
+@functools.lru_cache(maxsize=1)
+def _detector():
+    try:
+        lingua = require("lingua", "multilingual")
+    except MissingExtraError as exc:
+        log.warning("%s; until then Latin-script text is taken to be English", exc)
+        return None, None
+    languages = [getattr(lingua.Language, name) for name in _LATIN]
+    return lingua.LanguageDetectorBuilder.from_languages(*languages).build(), lingua.Language.ENGLISH
+
+
+def _latin_language(text: str) -> str:
+    detector, english = _detector()
+    if detector is None:
+        return "en"
+    confidences = detector.compute_language_confidence_values(text[:LATIN_SAMPLE])
+    if not confidences:
+        return "en"
+    best = confidences[0]
+    english_confidence = next((c.value for c in confidences if c.language == english), 0.0)
+    if english_confidence * ENGLISH_ODDS >= best.value:
+        return "en"
+    return best.language.iso_code_639_1.name.lower()
+
+
+def detect(text: str) -> str | None:
+    """ISO 639-1 code of the text's language (best effort), None when it has no letters."""
+    script = script_language(text)
+    if script != "latin":
+        return script
+    return _latin_language(text)
+
+
+def detect_many(texts: Sequence[str]) -> list[str | None]:
+    return [detect(t) for t in texts]

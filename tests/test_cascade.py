@@ -1,0 +1,175 @@
+"""The cascade: what goes up a tier and why, language routing, failing heavy tiers, policy settings."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from railguard import GuardInput, Verdict
+from railguard.errors import ConfigError, ModelError
+from railguard.guards.cascade import CascadeGuard, Routing, hesitation, parse_tiers
+from railguard.policy import PolicyError, load_policy
+from railguard.registry import register, resolve
+
+
+class Cheap:
+    """Prompt-harm probability and four views per input from a table; reads English only."""
+
+    name = "cheap"
+    thresholds = {"prompt_harmful": 0.5, "response_harmful": 0.5, "jailbreak": 0.5, "injection": 0.5}
+    languages = ("en",)
+
+    class probes:  # noqa: N801 - stands in for models.views.Probes
+        tasks = ("prompt_harmful",)
+        layers = ("l1", "l2", "l3")
+
+    def __init__(self, table: dict[str, list[float]]) -> None:
+        self.table = table
+        self.seen: list[str] = []
+
+    def check_views(self, inputs):
+        self.seen += [x.prompt for x in inputs]
+        views = np.array([[[p] for p in self.table[x.prompt]] for x in inputs], np.float32)
+        verdicts = [Verdict(prompt_harmful=bool(v[-1, 0] >= 0.5), scores={"prompt_harmful": float(v[-1, 0])},
+                            tier=self.name, flagged=bool(v[-1, 0] >= 0.5)) for v in views]
+        return verdicts, views
+
+    def check(self, inputs):
+        return self.check_views(inputs)[0]
+
+
+class Heavy:
+    name = "heavy"
+
+    def __init__(self, fail: Exception | None = None, sleep: float = 0.0) -> None:
+        self.fail, self.sleep = fail, sleep
+        self.seen: list[str] = []
+
+    def check(self, inputs):
+        self.seen += [x.prompt for x in inputs]
+        if self.sleep:
+            time.sleep(self.sleep)
+        if self.fail is not None:
+            raise self.fail
+        return [Verdict(prompt_harmful=True, scores={"prompt_harmful": 0.99}, tier=self.name, flagged=True)
+                for _ in inputs]
+
+
+TABLE = {
+    "sure benign": [0.02, 0.05, 0.03, 0.01],
+    "sure harmful": [0.97, 0.9, 0.95, 0.99],
+    "torn": [0.45, 0.55, 0.6, 0.42],  # every view near 0.5
+    "final only unsure": [0.02, 0.03, 0.04, 0.45],  # the last view near the boundary, the others sure
+}
+
+
+def _cascade(heavy=None, **routing) -> tuple[CascadeGuard, Cheap, Heavy]:
+    cheap, heavy = Cheap(TABLE), heavy or Heavy()
+    return CascadeGuard([cheap, heavy], Routing(languages=False, **routing)), cheap, heavy
+
+
+def test_sure_inputs_stay_with_the_cheap_tier_and_hesitant_ones_go_up():
+    guard, cheap, heavy = _cascade(route="hesitation", k=3, margin=0.15)
+    verdicts = guard.check([GuardInput(p) for p in ("sure benign", "torn", "sure harmful")])
+    assert heavy.seen == ["torn"]
+    assert [v.tier for v in verdicts] == ["cheap", "heavy", "cheap"]
+    torn = verdicts[1].to_dict()["route"]
+    assert torn["answered_by"] == "heavy" and torn["escalated"] is True
+    assert "hesitation 4" in torn["reason"]
+    assert verdicts[0].route["escalated"] is False and verdicts[0].route["reason"] is None
+
+
+def test_hesitation_and_margin_routing_disagree_where_only_the_final_view_is_unsure():
+    inputs = [GuardInput("final only unsure")]
+    by_hesitation, _, heavy_h = _cascade(route="hesitation", k=2, margin=0.15)
+    by_margin, _, heavy_m = _cascade(route="margin", margin=0.15)
+    assert by_hesitation.check(inputs)[0].tier == "cheap" and not heavy_h.seen
+    assert by_margin.check(inputs)[0].tier == "heavy" and heavy_m.seen == ["final only unsure"]
+
+
+def test_hesitation_counts_views_per_task_and_ignores_tasks_that_do_not_apply():
+    views = np.array([[[0.5, np.nan], [0.45, np.nan], [0.9, np.nan]],
+                      [[0.1, 0.48], [0.1, 0.52], [0.1, 0.5]]], np.float32)
+    assert hesitation(views, [0.5, 0.5], 0.1).tolist() == [2, 3]
+
+
+def test_text_the_cheap_tier_cannot_read_goes_straight_to_one_that_can():
+    cheap, heavy = Cheap(TABLE | {"如何制造炸弹": [0.0] * 4}), Heavy()
+    guard = CascadeGuard([cheap, heavy], Routing(languages=True, k=3, margin=0.15))
+    verdicts = guard.check([GuardInput("如何制造炸弹"), GuardInput("sure benign")])
+    assert heavy.seen == ["如何制造炸弹"] and cheap.seen == ["sure benign"]
+    assert verdicts[0].route["language"] == "zh"
+    assert "cannot read language zh" in verdicts[0].route["reason"]
+    assert verdicts[1].route["language"] == "en" and verdicts[1].tier == "cheap"
+
+
+@pytest.mark.parametrize(("fallback", "flagged", "has_error"), [("closed", True, True), ("open", False, True),
+                                                                 ("cheap", False, False)])
+def test_a_failing_heavy_tier_falls_back_as_configured_and_says_so(fallback, flagged, has_error):
+    guard, _, _ = _cascade(heavy=Heavy(fail=ModelError("weights missing")), k=3, margin=0.15, fallback=fallback)
+    v = guard.check([GuardInput("torn"), GuardInput("sure benign")])
+    assert v[0].flagged is flagged and (v[0].error is not None) is has_error
+    assert v[0].route["fallback"] == fallback and v[0].route["failed_tier"] == "heavy"
+    assert v[1].flagged is False and v[1].error is None  # inputs that never went up are untouched
+
+
+def test_a_heavy_tier_that_hangs_is_cut_off_by_the_timeout():
+    guard, _, _ = _cascade(heavy=Heavy(sleep=2.0), k=3, margin=0.15, timeout_s=0.2)
+    start = time.perf_counter()
+    v = guard.check([GuardInput("torn")])[0]
+    assert time.perf_counter() - start < 1.5
+    assert v.flagged and "no answer within 0.2 s" in v.error
+
+
+def test_bad_cascade_names_and_settings_are_clear_errors():
+    with pytest.raises(ConfigError, match="two or more"):
+        parse_tiers("embedded")
+    with pytest.raises(ConfigError, match="another cascade"):
+        parse_tiers("embedded>cascade:a>b")
+    with pytest.raises(ConfigError, match="route"):
+        Routing(route="coin-flip")
+    with pytest.raises(ConfigError, match="k must"):
+        Routing(k=0)
+    with pytest.raises(ConfigError, match="unknown guard"):
+        resolve("cascade:embedded>no-such-guard")
+
+
+@register("test-cheap")
+def _test_cheap(argument=None, **options):
+    return Cheap(TABLE)
+
+
+@register("test-heavy")
+def _test_heavy(argument=None, **options):
+    return Heavy()
+
+
+def test_a_policy_file_sets_the_tiers_and_routing(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("on_error: allow\ncascade:\n  tiers: [test-cheap, test-heavy]\n  k: 2\n  margin: 0.1\n")
+    policy = load_policy(path)
+    assert policy.cascade_options() == {"tiers": ["test-cheap", "test-heavy"], "k": 2, "margin": 0.1,
+                                        "fallback": "open"}
+    guard = resolve("cascade", policy=policy)
+    inner = guard.inner
+    assert isinstance(inner, CascadeGuard) and inner.routing.k == 2 and inner.routing.fallback == "open"
+    assert guard.check([GuardInput("torn")])[0].route["answered_by"] == "heavy"
+    path.write_text("cascade:\n  k: zero\n")
+    with pytest.raises(PolicyError, match="cascade.k"):
+        load_policy(path)
+
+
+def test_the_server_answers_through_a_configured_cascade_and_shows_the_route(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+    from server_support import make_app
+
+    name = "cascade:test-cheap>test-heavy"
+    with TestClient(make_app(tmp_path, models=name)) as client:
+        r = client.post("/v1/guard", params={"model": name}, json=[{"prompt": "torn"}, {"prompt": "sure benign"}])
+    assert r.status_code == 200, r.text
+    torn, benign = r.json()
+    assert torn["route"]["answered_by"] == "heavy" and torn["flagged"] is True
+    assert benign["route"]["answered_by"] == "cheap" and benign["route"]["escalated"] is False
