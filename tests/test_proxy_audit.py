@@ -50,7 +50,7 @@ def test_a_version_1_audit_log_is_readable_before_and_upgraded_on_open(tmp_path)
     conn = sqlite3.connect(path)
     version = conn.execute("SELECT value FROM railguard_audit_meta WHERE key = 'schema_version'").fetchone()[0]
     conn.close()
-    assert version == SCHEMA_VERSION == "2"
+    assert version == SCHEMA_VERSION == "3"  # 3: the reviews table (review page)
 
 
 def test_moderation_rows_leave_the_proxy_columns_empty(tmp_path):

@@ -223,6 +223,8 @@ def train(
         help="minilm (the embedded default) or e5 (multilingual, frozen; needs railguard[multilingual])")] = "minilm",
     task: Annotated[str, typer.Option(help="embedded (the text model), or an agent head: action_risk (webguard) "
                                            "or trajectory (rjudge, assebench_security)")] = "embedded",
+    augment: Annotated[str, typer.Option(help="synthetic examples: 'default', or 'crome' to add neutral and causal "
+                                              "augmentations against spurious cues")] = "default",
 ) -> None:
     """Train a model folder from the datasets; use it with --guard embedded:OUT (e5:OUT for --encoder e5,
     agent:OUT for the agent tasks)."""
@@ -240,7 +242,8 @@ def train(
     pipeline = _import("railguard.train.pipeline", "train")
     names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     manifest = pipeline.train(_data_dir(data), out, seed=seed, epochs=epochs, sources=names,
-                              max_examples=max_examples, progress=progress, encoder=encoder)
+                              max_examples=max_examples, progress=progress, encoder=encoder,
+                              **({"augment_mode": augment} if augment != "default" else {}))
     _print_manifest(manifest)
     kind = "e5" if encoder == "e5" else "embedded"
     typer.echo(f"model written to {out}; try it with: railguard check --guard {kind}:{out} \"...\"")
@@ -569,3 +572,75 @@ def check_action(
         detail = f" ({reason.detail})" if reason.detail else ""
         console.print(f"  {reason.action}: {reason.rule}{detail}", markup=False)
     console.print(f"[dim]guard {verdict.tier}, {verdict.latency_ms:.1f} ms[/]")
+
+
+feedback_app = typer.Typer(cls=_Group, help="Moderators' reviews from the audit store (see /review).",
+                           no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="file to write: .jsonl or .parquet")],
+    all_items: Annotated[bool, typer.Option("--all", help="also the audited items nobody reviewed")] = False,
+    url: AuditUrl = None,
+    config: AuditConfig = None,
+) -> None:
+    """Write the reviewed items (text, verdict, scores and every review) to JSONL or Parquet."""
+    feedback = _import("railguard.train.feedback", "train")
+    _, store = _audit_store(url, config)
+    try:
+        n = feedback.export(store, out, reviewed_only=not all_items)
+    finally:
+        store.close()
+    typer.echo(f"exported {n:,} {'audited' if all_items else 'reviewed'} items to {out}", err=True)
+
+
+@app.command()
+def improve(
+    out: Annotated[Path, typer.Option("--out", help="model folder to write (used as --guard embedded:OUT)")],
+    from_store: Annotated[str | None, typer.Option(
+        "--from-store", help="audit store URL with the reviews (default: the server's, as for `audit`)")] = None,
+    config: AuditConfig = None,
+    model: Annotated[Path | None, typer.Option("--model", help="model folder to improve [default: shipped]")] = None,
+    data: DataDir = None,
+    flip_rate: Annotated[float | None, typer.Option(
+        min=0.0, max=0.49, help="moderators' label flip rate [default: from --gold or items reviewed twice]")] = None,
+    gold: Annotated[Path | None, typer.Option(help="JSONL of prompts with known labels ({\"prompt\", \"prompt_harmful\"})"
+                                                   " to estimate the flip rates")] = None,
+    noise_aware: Annotated[bool, typer.Option("--noise-aware/--no-noise-aware", help="noise-corrected loss")] = True,
+    propensity: Annotated[bool, typer.Option("--propensity/--no-propensity",
+                                             help="inverse-propensity weights for the reviewed items")] = True,
+    clip: Annotated[float, typer.Option(min=0.001, max=1.0, help="lowest propensity (caps each weight)")] = 0.02,
+    feedback_weight: Annotated[float, typer.Option(min=0.0, help="weight of a reviewed item vs a training "
+                                                                 "example")] = 1.0,
+    max_f1_drop: Annotated[float, typer.Option(min=0.0, help="refuse the model when a benchmark's F1 drops "
+                                                             "by more than this")] = 0.01,
+    force: Annotated[bool, typer.Option("--force", help="write the model even when it is worse")] = False,
+    progress: Progress = True,
+) -> None:
+    """Retrain the heads from the training pool plus moderator feedback (noise-aware, propensity-weighted)."""
+    improve_module = _import("railguard.train.improve", "train")
+    settings = improve_module.ImproveConfig(
+        flip_rate=flip_rate, gold=gold, noise_aware=noise_aware, propensity=propensity, propensity_clip=clip,
+        feedback_weight=feedback_weight, max_f1_drop=max_f1_drop, force=force)
+    _, store = _audit_store(from_store, config)
+    try:
+        report = improve_module.improve(store, out, data_dir=_data_dir(data), base_model=model, config=settings,
+                                        progress=progress)
+    finally:
+        store.close()
+    table = Table("benchmark", "old F1", "new F1", "old FPR", "new FPR", title="old vs new (test benchmarks)")
+    for name, m in report["benchmarks"].items():
+        table.add_row(name, _fmt(m["old"]["f1"]), _fmt(m["new"]["f1"]), _fmt(m["old"]["fpr"]), _fmt(m["new"]["fpr"]))
+    for task, m in report["heldout_feedback"].items():
+        table.add_row(f"held-out feedback: {task}", _fmt(m["old"]["f1"]), _fmt(m["new"]["f1"]),
+                      _fmt(m["old"]["fpr"]), _fmt(m["new"]["fpr"]))
+    console = Console(highlight=False)
+    console.print(table)
+    rates = ", ".join(f"{t} {r['pos']:.2f}/{r['neg']:.2f} ({r['source']})" for t, r in report["noise_rates"].items())
+    console.print(f"flip rates: {rates}", soft_wrap=True)
+    p = report["propensity"]
+    console.print(f"reviewed items in training: {report['feedback_train_items']}; effective sample size after "
+                  f"propensity weighting: {p['effective_sample_size']}", soft_wrap=True)
+    typer.echo(f"model written to {out}; serve it with: railguard serve --guard embedded:{out}")

@@ -13,7 +13,7 @@ from .audit import AuditStore
 from .errors import install_error_handlers
 from .middleware import BodyLimit, JsonBodies
 from .routes import guard as guard_routes
-from .routes import health, models, moderations
+from .routes import health, models, moderations, review
 from .runtime import Runtime
 from .settings import ServerSettings
 
@@ -45,7 +45,7 @@ def create_app(settings: ServerSettings | None = None, *, guard: Guard | None = 
     install_error_handlers(app)
     app.add_middleware(JsonBodies)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # added last: runs first
-    for router in (moderations.router, guard_routes.router, models.router, health.router):
+    for router in (moderations.router, guard_routes.router, models.router, health.router, review.router):
         app.include_router(router)
     from .routes import actions as action_routes  # agents: POST /v1/guard/actions
 

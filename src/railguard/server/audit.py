@@ -33,7 +33,8 @@ from ..types import GuardInput, Verdict
 
 TABLE = "railguard_audit"
 META_TABLE = "railguard_audit_meta"
-SCHEMA_VERSION = "2"
+LABELS_TABLE = "railguard_labels"  # moderators' reviews of audited decisions (schema version 3)
+SCHEMA_VERSION = "3"
 _COLUMNS = ("time", "request_id", "item", "endpoint", "key_id", "guard", "tier", "flagged", "error",
             "decisions", "scores", "categories", "guard_ms", "latency_ms", "input_chars", "text_sha256", "text",
             "direction", "upstream_called", "stream_output")
@@ -119,6 +120,29 @@ def make_record(*, item: GuardInput, verdict: Verdict, index: int, request_id: s
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ReviewLabel:
+    """A moderator's review of one audited decision: per task, the label the moderator says is right."""
+
+    audit_id: int  # the audit row reviewed
+    time: float  # seconds since the epoch
+    reviewer: str | None  # the reviewer's key id; None on a server without keys
+    labels: Mapping[str, bool]  # task -> the true label, as the moderator sees it
+    verdicts: Mapping[str, bool]  # task -> what the guard had decided (labels differ where it was wrong)
+    categories: tuple[str, ...] = ()  # categories the moderator picked (empty: none picked)
+    id: int | None = None
+
+    def correct(self, task: str) -> bool | None:
+        if task not in self.labels or task not in self.verdicts:
+            return None
+        return bool(self.labels[task]) == bool(self.verdicts[task])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "audit_id": self.audit_id, "time": iso_time(self.time), "reviewer": self.reviewer,
+                "labels": dict(self.labels), "verdicts": dict(self.verdicts), "categories": list(self.categories),
+                "correct": {t: self.correct(t) for t in self.labels}}
+
+
 class AuditStore(Protocol):
     """Where audit rows go. ``write`` returns only once the rows are durable."""
 
@@ -131,6 +155,11 @@ class AuditStore(Protocol):
     def iter_records(self, batch: int = 1000) -> Iterator[AuditRecord]: ...
     def count(self) -> int: ...
     def close(self) -> None: ...
+    def get(self, audit_id: int) -> AuditRecord | None: ...
+    def write_label(self, label: ReviewLabel) -> int: ...
+    def iter_labels(self, batch: int = 1000) -> Iterator[ReviewLabel]: ...
+    def review_counts(self) -> dict[int, int]: ...
+    def unreviewed(self, window: int) -> list[AuditRecord]: ...
 
 
 def open_store(url: str, *, create: bool = True) -> AuditStore:
@@ -204,6 +233,10 @@ class _SqlStore:
             f"CREATE INDEX IF NOT EXISTS {TABLE}_time ON {TABLE} (time)",
             f"CREATE INDEX IF NOT EXISTS {TABLE}_request ON {TABLE} (request_id)",
             f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {LABELS_TABLE} (id {self._id_column}, audit_id INTEGER NOT NULL, "
+            f"time {self._float_type} NOT NULL, reviewer TEXT, labels {self._json_type} NOT NULL, "
+            f"verdicts {self._json_type} NOT NULL, categories {self._json_type})",
+            f"CREATE INDEX IF NOT EXISTS {LABELS_TABLE}_audit ON {LABELS_TABLE} (audit_id)",
         ]
 
     def _insert_sql(self) -> str:
@@ -249,6 +282,54 @@ class _SqlStore:
     def close(self) -> None:
         self._conn.close()
 
+    # -- moderator reviews (see review.py) ------------------------------------------------------------
+    def _has_labels(self) -> bool:
+        return "audit_id" in self._label_columns()
+
+    def _label_columns(self) -> set[str]:
+        raise NotImplementedError
+
+    def get(self, audit_id: int) -> AuditRecord | None:
+        row = self._conn.execute(f"{self._select()} WHERE id = {self._param}", (audit_id,)).fetchone()
+        return None if row is None else self._record(row)
+
+    def write_label(self, label: ReviewLabel) -> int:
+        """Store one review; returns its row number."""
+        p, j = self._param, self._json_param
+        sql = (f"INSERT INTO {LABELS_TABLE} (audit_id, time, reviewer, labels, verdicts, categories) "
+               f"VALUES ({p}, {p}, {p}, {j}, {j}, {j}) RETURNING id")
+        values = (label.audit_id, label.time, label.reviewer, json.dumps(dict(label.labels)),
+                  json.dumps(dict(label.verdicts)), json.dumps(list(label.categories)))
+        with self._write_transaction() as conn:
+            return int(conn.execute(sql, values).fetchone()[0])
+
+    def iter_labels(self, batch: int = 1000) -> Iterator[ReviewLabel]:
+        if not self._has_labels():
+            return
+        last, p = 0, self._param
+        columns = "id, audit_id, time, reviewer, labels, verdicts, categories"
+        while rows := self._conn.execute(f"SELECT {columns} FROM {LABELS_TABLE} WHERE id > {p} ORDER BY id "
+                                         f"LIMIT {p}", (last, batch)).fetchall():
+            for r in rows:
+                labels, verdicts, cats = (json.loads(v) if isinstance(v, str) else (v or {}) for v in r[4:7])
+                yield ReviewLabel(audit_id=int(r[1]), time=float(r[2]), reviewer=r[3], labels=labels,
+                                  verdicts=verdicts, categories=tuple(cats or ()), id=int(r[0]))
+            last = rows[-1][0]
+
+    def review_counts(self) -> dict[int, int]:
+        """How many reviews each reviewed audit row has."""
+        if not self._has_labels():
+            return {}
+        rows = self._conn.execute(f"SELECT audit_id, COUNT(*) FROM {LABELS_TABLE} GROUP BY audit_id").fetchall()
+        return {int(a): int(n) for a, n in rows}
+
+    def unreviewed(self, window: int) -> list[AuditRecord]:
+        """The latest ``window`` audit rows that no one has reviewed yet, newest first."""
+        p = self._param
+        where = f"WHERE id NOT IN (SELECT audit_id FROM {LABELS_TABLE})" if self._has_labels() else ""
+        rows = self._conn.execute(f"{self._select()} {where} ORDER BY id DESC LIMIT {p}", (window,)).fetchall()
+        return [self._record(r) for r in rows]
+
     def _salt_from(self, conn: Any) -> bytes:
         p = self._param
         conn.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES ({p}, {p}) ON CONFLICT (key) DO NOTHING",
@@ -287,6 +368,12 @@ class SqliteStore(_SqlStore):
 
     def _table_columns(self, conn: Any) -> set[str]:
         return {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})").fetchall()}
+
+    def _label_columns(self) -> set[str]:
+        return {row[1] for row in self._conn.execute(f"PRAGMA table_info({LABELS_TABLE})").fetchall()}
+
+    def _write_transaction(self) -> contextlib.AbstractContextManager[Any]:
+        return self._transaction()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -345,6 +432,19 @@ class PostgresStore(_SqlStore):
         rows = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s",
                             (TABLE,)).fetchall()
         return {row[0] for row in rows}
+
+    def _label_columns(self) -> set[str]:
+        return self._columns_of(LABELS_TABLE)
+
+    def _columns_of(self, table: str) -> set[str]:
+        rows = self._conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s",
+                                  (table,)).fetchall()
+        return {row[0] for row in rows}
+
+    @contextlib.contextmanager
+    def _write_transaction(self) -> Iterator[Any]:
+        with self._conn.transaction():
+            yield self._conn
 
     def _clean_text(self, text: str | None) -> str | None:
         cleaned = super()._clean_text(text)

@@ -214,8 +214,7 @@ def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, pr
 
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
-    pool = build_pool(Path(data_dir), seed=seed,
-                      augmenter=lambda ex: augment(ex, seed))
+    pool = build_pool(Path(data_dir), seed=seed, augmenter=pool_augmenter(seed, manifest.get("augment", "default")))
     enc = TextEncoder.from_spec(model_dir, manifest["encoder"])
     x_held = _embed(enc, pool.heldout, "held-out", progress)
     heads = Heads.load(model_dir, manifest["heads"])
@@ -231,11 +230,21 @@ def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, pr
     return write_manifest(model_dir, meta)
 
 
+def pool_augmenter(seed: int, mode: str = "default"):
+    """The synthetic examples added to the pool: ours (``augment.py``), plus Crome's with ``mode="crome"``."""
+    if mode == "crome":
+        from .crome import crome_augment
+
+        return lambda ex: augment(ex, seed) + crome_augment(ex, seed)
+    return lambda ex: augment(ex, seed)
+
+
 def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: int | None = None,
           sources: list[str] | None = None, max_examples: int | None = None, progress: bool = True,
-          freeze_layers: int = 3, encoder: str = "minilm") -> dict:
+          freeze_layers: int = 3, encoder: str = "minilm", augment_mode: str = "default") -> dict:
     """Build a model directory loadable as ``embedded:<out_dir>`` (``e5:<out_dir>`` with ``encoder="e5"``);
-    returns its manifest. ``epochs`` defaults to 2 for MiniLM; the e5 encoder is used frozen (heads only)."""
+    returns its manifest. ``epochs`` defaults to 2 for MiniLM; the e5 encoder is used frozen (heads only).
+    ``augment_mode="crome"`` adds Crome-style neutral and causal augmentations (``crome.py``)."""
     data_dir, out = Path(data_dir), Path(out_dir)
     if encoder not in ENCODERS:
         raise ConfigError(f"unknown encoder {encoder!r}; use one of {', '.join(ENCODERS)}")
@@ -250,8 +259,10 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
             raise ConfigError(f"unknown sources {sorted(unknown)}; known: {', '.join(SOURCES)}")
     if epochs < 0:
         raise ConfigError("epochs must be 0 (heads only) or more")
+    if augment_mode not in ("default", "crome"):
+        raise ConfigError(f"augment must be 'default' or 'crome', got {augment_mode!r}")
     rng = random.Random(seed)
-    pool = build_pool(data_dir, seed=seed, sources=sources, augmenter=lambda ex: augment(ex, seed),
+    pool = build_pool(data_dir, seed=seed, sources=sources, augmenter=pool_augmenter(seed, augment_mode),
                       source_options=E5_SOURCE_OPTIONS if encoder == "e5" else None)
     train_set = list(with_keyword_categories(pool.train))
     heldout = pool.heldout
@@ -290,6 +301,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
     spec = {"onnx": ENCODER_FILE, "tokenizer": TOKENIZER_FILE, "base": "all-MiniLM-L6-v2",
             "fine_tuned_epochs": epochs, "freeze_layers": freeze_layers, "quantization": "int8", **WINDOW}
     meta = _meta(spec, thresholds, metrics, pool, train_set, heldout, seed, data_dir)
+    meta["augment"] = augment_mode
     meta["languages"] = ["en"]  # English-first: a cascade routes other languages to a tier that reads them
     meta["probes"] = {"file": "probes.npz", "layers": list(probes.layers), "tasks": list(probes.tasks)}
     return write_manifest(out, meta)
