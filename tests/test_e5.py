@@ -148,3 +148,28 @@ def test_language_directions_remove_what_only_tells_languages_apart():
     cleaned = without(x, directions)
     means = [cleaned[[ex.lang == lang for ex in examples]].mean(axis=0) for lang in offsets]
     assert max(np.abs(m - means[0]).max() for m in means) < 0.2  # the languages' means now coincide
+
+
+def test_embedding_cache_encodes_each_window_once(tmp_path, monkeypatch):
+    from railguard.models.encoder import Window
+    from railguard.train.embed_cache import ENV, EmbeddingCache
+
+    class CountingEncoder:
+        onnx_path = tmp_path / "encoder.onnx"
+        calls = 0
+
+        def encode(self, windows):
+            self.calls += len(windows)
+            return np.array([[float(sum(w.ids)), float(len(w.ids))] for w in windows], np.float32)
+
+    CountingEncoder.onnx_path.write_bytes(b"graph")
+    enc = CountingEncoder()
+    windows = [Window((0, 5, 2), (0, 0, 0)), Window((0, 7, 8, 2), (0, 0, 0, 0))]
+    assert EmbeddingCache.for_encoder(enc) is None  # off unless asked for
+    monkeypatch.setenv(ENV, str(tmp_path / "cache"))
+    first = EmbeddingCache.for_encoder(enc).encode(enc, windows)
+    again = EmbeddingCache.for_encoder(enc).encode(enc, windows[::-1])  # a new process would reload the shards
+    assert enc.calls == 2 and np.array_equal(again, first[::-1])
+    CountingEncoder.onnx_path.write_bytes(b"another graph")  # another encoder file never hits
+    EmbeddingCache.for_encoder(enc).encode(enc, windows)
+    assert enc.calls == 4

