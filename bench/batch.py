@@ -108,7 +108,8 @@ def child(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         guard = NullGuard() if args.guard == "null" else args.guard  # defined in __main__: Ray pickles it whole
         summary = moderate_file(args.child_input, Path(tmp) / "out.jsonl", guard, batch_size=args.batch_size,
-                                progress=False, engine=args.child_engine, workers=args.cores)
+                                progress=False, engine=args.child_engine,
+                                workers=args.cores if args.child_engine == "ray" else None)
         # steady: after the first block from every worker (Ray) or the first batch (local)
         steady = steady_rate(arrivals, args.cores if args.child_engine == "ray" else 1)
         result |= {"rows": summary.rows, "seconds": time.perf_counter() - start, "rows_per_s": summary.rows_per_s,
