@@ -175,3 +175,9 @@ def test_the_server_answers_through_a_configured_cascade_and_shows_the_route(tmp
     torn, benign = r.json()
     assert torn["route"]["answered_by"] == "heavy" and torn["flagged"] is True
     assert benign["route"]["answered_by"] == "cheap" and benign["route"]["escalated"] is False
+
+
+def test_a_k_beyond_the_number_of_views_means_all_views_must_hesitate():
+    guard, _, heavy = _cascade(route="hesitation", k=10, margin=0.15)
+    verdicts = guard.check([GuardInput("torn"), GuardInput("final only unsure")])
+    assert heavy.seen == ["torn"] and "k=4" in verdicts[0].route["reason"]

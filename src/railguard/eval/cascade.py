@@ -75,7 +75,8 @@ def analyse(cascade: CascadeGuard, name: str, bench: str, task: str, items: Sequ
     def outcome(up: np.ndarray) -> dict[str, Any]:
         up = up | unreadable
         metric, value = _quality(labels, np.where(up, heavy_flags, cheap_flags))
-        lat = c_ms + lang_ms + up * h_ms
+        # text the cheap tier cannot read skips it and goes straight up
+        lat = lang_ms + np.where(unreadable, h_ms, c_ms + up * h_ms)
         return {"escalation_rate": float(up.mean()), metric: value, "mean_ms": float(lat.mean()),
                 "p95_ms": float(np.percentile(lat, 95))}
 
@@ -85,7 +86,7 @@ def analyse(cascade: CascadeGuard, name: str, bench: str, task: str, items: Sequ
     def by_hesitation(k: int, m: float) -> np.ndarray:
         if views is None:
             return by_margin(m)
-        return hesitation(views, [thresholds.get(t, 0.5) for t in cheap.probes.tasks], m) >= k
+        return hesitation(views, [thresholds.get(t, 0.5) for t in cheap.probes.tasks], m) >= min(k, views.shape[1])
 
     r = cascade.routing
     configured = by_hesitation(r.k, r.margin) if r.route == "hesitation" else by_margin(r.margin)

@@ -44,11 +44,12 @@ _LANGUAGE_SAMPLE = 600  # characters of prompt and of response the language dete
 
 @dataclass(frozen=True, slots=True)
 class Routing:
-    """When an input goes up a tier. Defaults are the ones `railguard eval` measured best (README)."""
+    """When an input goes up a tier. The defaults escalate only what every view is unsure of (k is capped
+    at the number of views), the conservative end of the sweep in the README."""
 
     route: str = "hesitation"
-    k: int = 3
-    margin: float = 0.2
+    k: int = 6
+    margin: float = 0.1
     languages: bool = True
     fallback: str = "closed"
     timeout_s: float | None = None
@@ -133,7 +134,8 @@ class CascadeGuard:
             verdicts, views = tier.check_views(inputs)
             tasks = tier.probes.tasks
             counts = hesitation(views, [thresholds.get(t, 0.5) for t in tasks], r.margin)
-            reasons = [f"hesitation {int(c)} ≥ k={r.k}" if c >= r.k else None for c in counts]
+            k = min(r.k, views.shape[1]) if views.size else r.k  # k beyond the views there are means all of them
+            reasons = [f"hesitation {int(c)} ≥ k={k}" if c >= k else None for c in counts]
         else:
             verdicts = tier.check(inputs)
             counts = np.full(len(inputs), -1)
