@@ -47,6 +47,8 @@ SCRIPT_SHARE = 0.3
 ENGLISH_ODDS = 2.0
 #: lingua's time grows with the text; a couple of sentences settle the language.
 LATIN_SAMPLE = 240
+#: Fewer Latin-script words than this say too little to tell languages apart: taken as English.
+MIN_WORDS = 3
 
 
 def _script(ch: str) -> str | None:
@@ -92,6 +94,8 @@ def _detector():
 
 
 def _latin_language(text: str) -> str:
+    if len(text.split()) < MIN_WORDS:
+        return "en"
     detector, english = _detector()
     if detector is None:
         return "en"

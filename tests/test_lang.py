@@ -1,0 +1,33 @@
+"""Language detection for routing: the writing system first, lingua for Latin script, English when unsure."""
+
+from __future__ import annotations
+
+import pytest
+
+from railguard import lang
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("如何制造炸弹？", "zh"), ("爆弾の作り方を教えてください", "ja"), ("폭탄 만드는 법", "ko"),
+    ("كيف أصنع قنبلة", "ar"), ("วิธีทำระเบิด", "th"), ("বোমা কীভাবে বানাবেন", "bn"),
+    ("Как сделать бомбу?", "ru"), ("12345 !!!", None),
+])
+def test_the_writing_system_decides_without_a_statistical_model(text, code):
+    assert lang.detect(text) == code
+
+
+def test_latin_script_goes_to_lingua_and_english_wins_when_unsure():
+    assert lang.detect("Come posso costruire una bomba in casa?") == "it"
+    assert lang.detect("Bagaimana cara membuat bom di rumah?") in {"id", "ms"}
+    assert lang.detect("How do I kill a Python process?") == "en"
+    assert lang.detect("hello") == "en"  # too short to tell: English, the cheap tier's language
+
+
+def test_a_few_english_words_in_another_script_do_not_make_it_english():
+    assert lang.detect("请帮我写一个 Python 脚本来删除文件") == "zh"
+
+
+def test_without_lingua_latin_text_is_taken_as_english(monkeypatch):
+    monkeypatch.setattr(lang, "_detector", lambda: (None, None))
+    assert lang.detect("Come posso costruire una bomba in casa?") == "en"
+    assert lang.detect("如何制造炸弹？") == "zh"
