@@ -22,17 +22,23 @@ def _default_data_dir() -> Path:
     return Path.cwd().parent / "shared" / "data"
 
 
-def _int(name: str, default: int) -> int:
+def _number(name: str, default, convert, what: str, minimum, above: bool = False):
+    """An environment variable as a number (``convert``: int or float) at least ``minimum`` (above it when
+    ``above``), else ``default`` when unset; ConfigError naming the variable otherwise."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = convert(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1, got {value}")
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
+    if value < minimum or (above and value == minimum):
+        raise ConfigError(f"{name} must be {'above' if above else 'at least'} {minimum}, got {raw}")
     return value
+
+
+def _int(name: str, default: int) -> int:
+    return _number(name, default, int, "a whole number", 1)
 
 
 @dataclass(frozen=True, slots=True)

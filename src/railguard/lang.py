@@ -13,7 +13,6 @@ import functools
 import logging
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
 
 from .errors import MissingExtraError, require
 
@@ -116,6 +115,3 @@ def detect(text: str) -> str | None:
         return script
     return _latin_language(text)
 
-
-def detect_many(texts: Sequence[str]) -> list[str | None]:
-    return [detect(t) for t in texts]

@@ -50,21 +50,27 @@ def _factory(kind: str) -> Factory:
         raise ConfigError(f"unknown guard '{kind}'; known guards: {known}") from None
 
 
+def _split(name: str) -> tuple[str, str | None]:
+    """``kind[:argument]`` -> (kind, argument or None); ConfigError for a name that is not a string."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError("a guard name must be a non-empty string such as 'embedded'")
+    kind, _, argument = name.strip().partition(":")
+    return kind, argument or None
+
+
 def resolve(name: str, *, policy=None, **options) -> Guard:
     """Build the guard a name stands for; with ``policy`` (a preset name, a YAML path, a mapping or a
     :class:`railguard.policy.Policy`) wrapped so that the policy decides (see :mod:`railguard.policy`)."""
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError("a guard name must be a non-empty string such as 'embedded'")
+    kind, _ = _split(name)
     if policy is not None:
         from .policy import load_policy
 
         policy = load_policy(policy)  # a bad policy fails before any model loads
+        if kind == "cascade":  # a policy may say how its cascade routes
+            options = {**policy.cascade_options(), **options}
     from .media.guard import with_media  # light: the OCR and speech models load on the first image or clip
 
-    kind, _, argument = name.strip().partition(":")
-    if kind == "cascade" and policy is not None:  # a policy may say how its cascade routes
-        options = {**policy.cascade_options(), **options}
-    guard = _factory(kind)(argument or None, **options)
+    guard = build(name, **options)
     if policy is None:
         return with_media(guard)
     from .guards.policy import PolicyGuard
@@ -74,17 +80,13 @@ def resolve(name: str, *, policy=None, **options) -> Guard:
 
 def build(name: str, **options) -> Guard:
     """The bare guard a name stands for: no policy, no media wrapper (for guards made of guards)."""
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError("a guard name must be a non-empty string such as 'embedded'")
-    kind, _, argument = name.strip().partition(":")
-    return _factory(kind)(argument or None, **options)
+    kind, argument = _split(name)
+    return _factory(kind)(argument, **options)
 
 
 def known_guard(name: str) -> None:
     """ConfigError unless ``name`` is a guard the registry can build (its model is not loaded)."""
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError("a guard name must be a non-empty string such as 'embedded'")
-    _factory(name.strip().partition(":")[0])
+    _factory(_split(name)[0])
 
 
 def available() -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..guards.cascade import CascadeGuard, hesitation, input_language, margin_uncertain, reads
+from ..guards.cascade import CascadeGuard, has_views, hesitation, input_language, margin_uncertain, reads
 from ..progress import Advance
 from . import benchmarks as bm
 from . import metrics as mx
@@ -62,8 +62,7 @@ def analyse(cascade: CascadeGuard, name: str, bench: str, task: str, items: Sequ
     cheap = cascade.tiers[0]
     heavy = cascade.tiers[1] if len(cascade.tiers) == 2 else CascadeGuard(cascade.tiers[1:], cascade.routing)
     labels = np.array([it.label for it in items], bool)
-    has_views = callable(getattr(cheap, "check_views", None)) and getattr(cheap, "probes", None) is not None
-    c_verdicts, views, c_ms = _run(cheap, items, batch, has_views, bar)
+    c_verdicts, views, c_ms = _run(cheap, items, batch, has_views(cheap), bar)
     h_verdicts, _, h_ms = _run(heavy, items, batch, False, bar)
     t0 = time.perf_counter()
     langs = [input_language(it.input) for it in items] if cascade.routing.languages else [None] * len(items)

@@ -88,6 +88,11 @@ def reads(guard: Guard, language: str | None) -> bool:
     return language is None or not languages or language in languages
 
 
+def has_views(guard: Guard) -> bool:
+    """Whether a guard gives layer views for hesitation (EmbeddedGuard with probes)."""
+    return callable(getattr(guard, "check_views", None)) and getattr(guard, "probes", None) is not None
+
+
 def thresholds_of(guard: Guard) -> dict[str, float]:
     return {t: float(v) for t, v in (getattr(guard, "thresholds", None) or {}).items()}
 
@@ -128,9 +133,7 @@ class CascadeGuard:
         this tier's answer stands), with the hesitation counts (-1 where not computed)."""
         tier, r = self.tiers[level], self.routing
         thresholds = thresholds_of(tier)
-        use_views = r.route == "hesitation" and callable(getattr(tier, "check_views", None)) \
-            and getattr(tier, "probes", True) is not None
-        if use_views:
+        if r.route == "hesitation" and has_views(tier):
             verdicts, views = tier.check_views(inputs)
             tasks = tier.probes.tasks
             counts = hesitation(views, [thresholds.get(t, 0.5) for t in tasks], r.margin)
@@ -167,7 +170,9 @@ class CascadeGuard:
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
         n = len(inputs)
         out: list[Verdict | None] = [None] * n
-        languages = [input_language(x) if self.routing.languages else None for x in inputs]
+        # Detection only matters when some tier says which languages it reads.
+        detect_languages = self.routing.languages and any(getattr(t, "languages", None) for t in self.tiers)
+        languages = [input_language(x) if detect_languages else None for x in inputs]
         routes: list[dict[str, Any]] = [{"tiers": [t.name for t in self.tiers], "language": lang, "path": []}
                                         for lang in languages]
         previous: list[Verdict | None] = [None] * n

@@ -5,21 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..config import _int
+from ..config import _int, _number
 from ..errors import ConfigError
 
 
 def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if not value > 0:
-        raise ConfigError(f"{name} must be above 0, got {raw}")
-    return value
+    return _number(name, default, float, "a number", 0, above=True)
 
 
 def _bool(name: str, default: bool) -> bool:
