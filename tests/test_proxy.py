@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from server_support import free_port, live_server, make_app, settings  # first: skips without the server extra
+from server_support import free_port, live_server, make_app, settings, wait_until  # first: skips without the server extra
 
 from conftest import FakeGuard
 from fastapi import FastAPI, Request
@@ -184,15 +184,6 @@ def collect(stream) -> tuple[str, list[Any]]:
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices), chunks
 
 
-def wait_for(condition, seconds: float = 3.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
-
 # ---------------------------------------------------------------------------------------------- the rails
 
 def test_benign_answer_passes_unchanged_and_is_audited(proxy, upstream):
@@ -291,7 +282,7 @@ def test_stream_turning_harmful_is_cut_before_later_sentences_and_upstream_stops
     assert last.choices[0].finish_reason == "content_filter"
     assert last.model_extra["railguard"]["blocked"] == "output"
     (call,) = upstream[0].called_with("tag:turns")
-    assert wait_for(lambda: call["disconnected"]), "the upstream never saw the proxy hang up"
+    assert wait_until(lambda: call["disconnected"]), "the upstream never saw the proxy hang up"
     assert not call["done"]
     output = [r for r in rows(folder, request_id) if r.direction == "output"]
     assert len(output) == 1 and output[0].flagged and output[0].stream_output == "window"

@@ -14,9 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from server_support import live_server, make_app  # first: skips without the server extra
+from server_support import live_server, make_app, settings, wait_until  # first: skips without the server extra
 
 from conftest import FakeGuard
+from railguard.server import create_app
+from railguard.server.run import connection_options
 from railguard.types import GuardInput, Verdict
 
 HEAVY = "HEAVY "
@@ -52,15 +54,6 @@ def post_in_thread(url: str, body: dict[str, Any], out: dict[str, Any], **header
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
-
-
-def wait_until(condition, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 def result(response: httpx.Response) -> dict[str, Any]:
@@ -99,7 +92,7 @@ def test_big_request_is_judged_in_chunks_taking_turns_with_small_ones(tmp_path):
         smalls = [{} for _ in range(3)]
         threads = [post_in_thread(url, {"input": f"small {i}"}, out) for i, out in enumerate(smalls)]
         batcher = app.state.runtime.default.batcher
-        assert wait_until(lambda: batcher.waiting == 7 + 3), batcher.waiting  # all three queued behind chunk one
+        assert wait_until(lambda: batcher.waiting == 7 + 3, 10), batcher.waiting  # all three queued behind chunk one
         guard.go.set()
         for t in [thread, *threads]:
             t.join(20)
@@ -216,3 +209,88 @@ def test_idle_guard_does_not_wait_for_company(tmp_path):
             assert result(http.post("/v1/moderations", json={"input": f"alone {i}"}))["railguard"]["error"] is None
         elapsed = time.monotonic() - start
     assert elapsed < 5 * 1.0, elapsed  # five windows would be 5 s; a generous bound on work of milliseconds
+
+
+# ------------------------------------------------------------------------------------------ slow clients
+
+def _read_until_closed(sock: socket.socket, trickle: bytes = b"", seconds: float = 10.0) -> tuple[bytes, bool]:
+    """What the server sent while we trickled ``trickle`` a byte at a time; whether it closed the connection."""
+    received = b""
+    sock.settimeout(0.05)
+    deadline = time.monotonic() + seconds
+    sent = 0
+    while time.monotonic() < deadline:
+        if sent < len(trickle):
+            try:
+                sock.sendall(trickle[sent:sent + 1])
+                sent += 1
+            except OSError:
+                return received, True
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:
+            return received, True
+        if not chunk:
+            return received, True
+        received += chunk
+    return received, False
+
+
+@pytest.mark.parametrize("path", ["/v1/moderations", "/v1/guard"])
+def test_client_trickling_its_body_gets_408_and_is_disconnected(tmp_path, path):
+    options = settings(tmp_path, body_timeout_s=0.5)
+    app = create_app(options, guard=FakeGuard())
+    body = b'{"input": "' + b"a" * 400 + b'"}'
+    with live_server(app, **connection_options(options)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:5])
+            received, closed = _read_until_closed(sock, body[5:])  # a byte every 50 ms: 20 s for the body
+        fine = httpx.post(f"{url}{path}", content=body if path.endswith("moderations") else b'{"prompt": "hi"}',
+                          timeout=10)
+    assert received.startswith(b"HTTP/1.1 408"), received[:200]
+    assert b"request_timeout" in received and closed
+    assert fine.status_code == 200  # a client that sends its body at once is unaffected
+
+
+def test_client_trickling_its_headers_is_disconnected(tmp_path):
+    options = settings(tmp_path, header_timeout_s=0.5)
+    app = create_app(options, guard=FakeGuard())
+    head = b"POST /v1/moderations HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-Pad-%d: y\r\n" % i for i in range(40))
+    with live_server(app, **connection_options(options)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            _, closed = _read_until_closed(sock, head)  # a byte every 50 ms: far longer than 0.5 s
+        with socket.create_connection(("127.0.0.1", port)) as idle:  # connects and says nothing
+            _, idle_closed = _read_until_closed(idle)
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+    assert closed and idle_closed
+
+
+def test_connection_limit_answers_503_over_it(tmp_path):
+    options = settings(tmp_path, max_connections=3, header_timeout_s=30)
+    app = create_app(options, guard=FakeGuard())
+    with live_server(app, **connection_options(options)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]  # open, saying nothing
+        try:
+            over = httpx.get(f"{url}/healthz", timeout=10)
+        finally:
+            for sock in held:
+                sock.close()
+        served_again = wait_until(lambda: httpx.get(f"{url}/healthz", timeout=10).status_code == 200, 10)
+    assert over.status_code == 503 and served_again
+
+
+def test_serve_help_lists_the_connection_and_budget_settings():
+    from typer.testing import CliRunner
+
+    from railguard.cli import app as cli
+
+    help_text = CliRunner().invoke(cli, ["serve", "--help"], env={"COLUMNS": "200"}).output
+    for name in ("HEADER_TIMEOUT_S", "BODY_TIMEOUT_S", "MAX_CONNECTIONS", "MAX_HEADER_BYTES", "REQUEST_TIMEOUT_S",
+                 "MAX_REQUEST_CHARS", "MAX_KEY_CHARS_WAITING", "BATCH_CHUNK_CHARS", "LIGHT_REQUEST_CHARS"):
+        assert f"RAILGUARD_{name}" in help_text, name

@@ -67,6 +67,15 @@ class ServerSettings(BaseSettings):
         None, description="salt for the SHA-256 of audited texts (none: a random salt kept in the store)")
     store_text: bool = Field(False, description="keep the raw texts in the audit log (off: only hashes and lengths)")
     keep_alive_s: float = Field(5.0, gt=0, description="how long an idle keep-alive connection stays open")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="longest a client may take to send a request's headers (else the connection is closed)")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="longest a client may take to send a request's body, counted from its headers "
+                                "(else 408 and the connection is closed)")
+    max_header_bytes: int = Field(16_384, ge=1024, description="largest accepted request head (request line and "
+                                                               "headers) in bytes (else the connection is closed)")
+    max_connections: int = Field(
+        1024, ge=1, description="most open connections and requests in progress per worker (over it: 503)")
     upstream_url: str | None = Field(
         None, description="an OpenAI-compatible LLM API (e.g. http://localhost:11434/v1): serve a guarding proxy "
                           "at /v1/chat/completions and pass other /v1/* calls through")
