@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from server_support import free_port, live_server, make_app, settings, wait_until  # first: skips without the server extra
+from server_support import (  # first: skips without the server extra
+    free_port, live_server, make_app, settings, wait_until)
 
 from conftest import FakeGuard
 from fastapi import FastAPI, Request

@@ -58,8 +58,8 @@ class GuardService:
             return await self.batcher.submit(inputs, owner=key_id)
         except OverBudget:
             raise APIError(429, f"this API key already has {self.batcher.owner_budget:,} characters of work waiting "
-                                "for the guard; wait for those answers before sending more", code="rate_limit_exceeded",
-                           type="requests") from None
+                                "for the guard; wait for those answers before sending more",
+                           code="rate_limit_exceeded", type="requests") from None
         except Starved:
             fail_open = False
             reason = (f"guard '{self.name}' timed out waiting behind other requests "
