@@ -158,8 +158,9 @@ def upstream() -> Iterator[tuple[Upstream, str]]:
 @pytest.fixture(scope="module")
 def proxy(upstream, tmp_path_factory) -> Iterator[tuple[str, Any]]:
     folder = tmp_path_factory.mktemp("proxy")
+    # No hold-back: checked text is released at once, so the tests see where a cut falls.
     app = make_app(folder, guard=ProxyTestGuard(), upstream_url=upstream[1], upstream_timeout_s=TIMEOUT_S,
-                   refusal_message=REFUSAL)
+                   refusal_message=REFUSAL, stream_holdback_chars=0)
     with live_server(app) as url:
         yield url, folder
 

@@ -94,6 +94,13 @@ class ServerSettings(BaseSettings):
     stream_check_tokens: int = Field(
         24, ge=1, le=4096, description="tokens (stream chunks) between checks; with stream_check=sentence, the most "
                                        "held back while a sentence has not ended")
+    stream_partial_threshold: float = Field(
+        0.2, ge=0, le=1, description="streamed answers: part of an answer is cut when its response-harm score "
+                                     "reaches this (the whole answer is judged as unstreamed); halved when the "
+                                     "prompt itself scored this high but was let through")
+    stream_holdback_chars: int = Field(
+        160, ge=0, le=100_000, description="window mode: text is released only once a passed check also covered "
+                                           "this many characters after it (the rest comes at the end)")
     refusal_message: str = Field(
         "I can't help with that request.", min_length=1,
         description="the assistant message a client gets when a rail blocks the request or the answer")
