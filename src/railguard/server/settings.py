@@ -42,7 +42,8 @@ class ServerSettings(BaseSettings):
                                 "chunks, taking turns with the other requests (one API key's requests share a turn)")
     light_request_chars: int = Field(
         2048, ge=0, description="requests of at most this many characters may also run on a second guard thread, "
-                                "so they never wait behind a big request's chunk (0: one thread)")
+                                "so they never wait behind a big request's chunk (0: one thread, for a guard "
+                                "that cannot be called from two threads at once)")
     max_request_chars: int = Field(
         131_072, ge=1, description="most characters of text in one request, all its inputs together; an image or "
                                    "an audio clip counts 8,192 (else 413)")
