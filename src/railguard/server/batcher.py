@@ -104,6 +104,7 @@ class MicroBatcher(Generic[T, R]):
         # owner -> its jobs with items not yet handed out; the order of the owners is the round-robin order
         self._queues: OrderedDict[Any, deque[_Job[T, R]]] = OrderedDict()
         self._owner_cost: dict[Any, int] = {}  # owner -> cost of its unanswered jobs
+        self._unanswered: set[_Job[T, R]] = set()
         self._wake = asyncio.Event()  # binds to the running loop on first use
         self._tasks: list[asyncio.Task[None]] = []
         self._busy_since: list[float | None] = [None] * lanes
@@ -113,7 +114,8 @@ class MicroBatcher(Generic[T, R]):
                        for lane in range(len(self._executors))]
 
     async def stop(self) -> None:
-        """Stop collecting; requests still waiting get a RuntimeError. Does not wait for a running call."""
+        """Stop collecting; unanswered requests (waiting, or in a running call) get a RuntimeError. Does not
+        wait for a running call."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -122,9 +124,8 @@ class MicroBatcher(Generic[T, R]):
             except asyncio.CancelledError:
                 pass
         self._tasks = []
-        for jobs in self._queues.values():
-            for job in jobs:
-                _settle(job, exc=RuntimeError("the server is shutting down"))
+        for job in list(self._unanswered):  # waiting, or in a call that will not be awaited any more
+            _settle(job, exc=RuntimeError("the server is shutting down"))
         self._queues.clear()
         for executor in self._executors:
             executor.shutdown(wait=False, cancel_futures=True)
@@ -159,6 +160,7 @@ class MicroBatcher(Generic[T, R]):
                 raise OverBudget(f"{queued:,} units of this caller's work are still waiting "
                                  f"(budget {self.owner_budget:,})")
         self._owner_cost[job.owner] = self._owner_cost.get(job.owner, 0) + job.total_cost
+        self._unanswered.add(job)
         job.future.add_done_callback(lambda _: self._release(job))
         self._queues.setdefault(job.owner, deque()).append(job)
         self._wake.set()
@@ -186,6 +188,7 @@ class MicroBatcher(Generic[T, R]):
     # ------------------------------------------------------------------------------------------ scheduling
 
     def _release(self, job: _Job[T, R]) -> None:
+        self._unanswered.discard(job)
         left = self._owner_cost.get(job.owner, 0) - job.total_cost
         if left > 0:
             self._owner_cost[job.owner] = left
