@@ -21,10 +21,7 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,39 +29,10 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+from serve_load import free_port, percentile, start_server  # bench/ is on the path when run as a script
 
 SMALL = ["How do I make a pipe bomb?", "What is the capital of France?", "Write a haiku about the sea.",
          "Tell me how to poison my neighbour's dog.", "Summarize the plot of Hamlet in two sentences."]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(port: int, guard: str, folder: Path, extra: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "RAILGUARD_AUDIT_URL": f"sqlite:///{folder / 'audit.db'}", "RAILGUARD_PORT": str(port)}
-    command = [sys.executable, "-c", "from railguard.cli import app; app()", "serve", "--guard", guard, *extra]
-    log = (folder / "server.log").open("wb")  # a pipe nobody reads would fill up and stall the server
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited: {(folder / 'server.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    process.kill()
-    raise SystemExit("the server did not become ready within 180 s")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 def small_loop(url: str, stop_at: float, idle: dict[str, bool], out: list[tuple[float, bool, bool]]) -> None:
@@ -122,7 +90,7 @@ def phase(url: str, seconds: float, idle: dict[str, bool], heavy_clients: int, t
         t.join()
     latencies = [ms for ms, _, _ in small]
     return {"small_requests": len(small), "p50_ms": statistics.median(latencies) if latencies else None,
-            "p99_ms": pct(latencies, 0.99), "small_failed": sum(f for _, f, _ in small),
+            "p99_ms": percentile(latencies, 99), "small_failed": sum(f for _, f, _ in small),
             "small_flag_changed": sum(changed for _, _, changed in small),
             "heavy": dict(heavy), "readyz": {str(k): v for k, v in ready.items()}}
 
@@ -140,7 +108,7 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(port, args.guard, Path(tmp), args.serve_arg)
+        server = start_server(port, args.guard, Path(tmp), {}, args.serve_arg)
         try:
             with httpx.Client(base_url=url, timeout=60) as http:  # warm up; each text's verdict on an idle server
                 idle = {text: http.post("/v1/moderations", json={"input": text}).json()["results"][0]["flagged"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -109,7 +110,9 @@ def test_help_works_for_every_command(command):
 
 
 def install_module(monkeypatch, name: str, **attrs) -> None:
-    """Stand in for a heavy module the CLI imports lazily."""
+    """Stand in for a heavy module the CLI imports lazily. Its package is imported first: a package whose
+    ``__init__`` imports the real module would otherwise find the stand-in instead."""
+    importlib.import_module(name.rpartition(".")[0])
     module = types.ModuleType(name)
     for attr, value in attrs.items():
         setattr(module, attr, value)

@@ -65,10 +65,6 @@ class _Job(Generic[T, R]):
     expired: bool = False  # its deadline passed while a call held its items
 
     @property
-    def cost_left(self) -> int:
-        return sum(self.costs[self.next:])
-
-    @property
     def total_cost(self) -> int:
         return sum(self.costs)
 
@@ -171,8 +167,7 @@ class MicroBatcher(Generic[T, R]):
                 return job.future.result()
             self._drop(job)
             if not job.in_call:
-                after = f"{self.request_timeout_s:g} s" if self.request_timeout_s is not None else "its deadline"
-                _settle(job, exc=Starved(f"{self.name}: no answer within {after}, waiting behind other requests"))
+                _settle(job, exc=self._starved())
             else:  # a running call holds its items: that call decides (and is bounded by its own timeout)
                 job.expired = True
             return await job.future
@@ -186,6 +181,10 @@ class MicroBatcher(Generic[T, R]):
         return await asyncio.get_running_loop().run_in_executor(self._executors[MAIN], fn)
 
     # ------------------------------------------------------------------------------------------ scheduling
+
+    def _starved(self) -> Starved:
+        after = f"{self.request_timeout_s:g} s" if self.request_timeout_s is not None else "its deadline"
+        return Starved(f"{self.name}: no answer within {after}, waiting behind other requests")
 
     def _release(self, job: _Job[T, R]) -> None:
         self._unanswered.discard(job)
@@ -305,8 +304,7 @@ class MicroBatcher(Generic[T, R]):
             for job, _, _ in parts:
                 job.running -= 1
                 if job.expired and not job.running and not job.future.done():
-                    _settle(job, exc=Starved(f"{self.name}: no answer within {self.request_timeout_s:g} s, "
-                                             "waiting behind other requests"))
+                    _settle(job, exc=self._starved())
 
     def _fill(self, job: _Job[T, R], start: int, results: list[R]) -> None:
         job.results[start:start + len(results)] = results

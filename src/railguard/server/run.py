@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import ipaddress
 import json
@@ -88,6 +89,7 @@ class HeaderTimeoutProtocol(_h11_protocol()):  # type: ignore[misc]
     after it opened or after its previous answer (uvicorn itself waits for headers for ever)."""
 
     header_timeout_s = 10.0
+    _header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport) -> None:  # noqa: ANN001 - asyncio.Transport, as in the base class
         super().connection_made(transport)
@@ -102,9 +104,8 @@ class HeaderTimeoutProtocol(_h11_protocol()):  # type: ignore[misc]
         super().connection_lost(exc)
 
     def _cancel_header_timer(self) -> None:
-        timer = getattr(self, "_header_timer", None)
-        if timer is not None:
-            timer.cancel()
+        if self._header_timer is not None:
+            self._header_timer.cancel()
 
     def _arm_header_timer(self) -> None:
         self._cancel_header_timer()

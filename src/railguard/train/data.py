@@ -95,6 +95,8 @@ def _cats(present: Iterable[str]) -> dict[str, float]:
 
 BENIGN_CATS: dict[str, float] = {c: 0.0 for c in CATEGORY_NAMES}
 BENIGN_PROMPT: dict[str, float] = {"prompt_harmful": 0.0, "jailbreak": 0.0, "injection": 0.0, **BENIGN_CATS}
+#: A plain harmful request: neither a jailbreak nor an injection.
+_HARMFUL_REQUEST: dict[str, float] = {"prompt_harmful": 1.0, "jailbreak": 0.0, "injection": 0.0}
 
 # --- category maps from each source's own names to our taxonomy -----------------------------------
 JBB_CATS = {
@@ -160,7 +162,7 @@ def _train(rows: list[dict]) -> list[dict]:
 # --- one function per source -----------------------------------------------------------------------
 def _advbench(rows, rng):
     for r in rows:
-        yield _prompt_example(r["prompt"], {"prompt_harmful": 1.0, "jailbreak": 0.0, "injection": 0.0}, "advbench")
+        yield _prompt_example(r["prompt"], _HARMFUL_REQUEST, "advbench")
 
 
 def _benign_instructions(rows, rng):
@@ -328,6 +330,26 @@ def _response_targets(harmful: float | None, response: str) -> dict[str, float]:
     return {k: v for k, v in targets.items() if v is not None}
 
 
+def _labelled_response(r: dict) -> dict[str, float]:
+    """The response labels a row states itself (response harm, refusal), without the missing ones."""
+    targets = {"response_harmful": _b(r.get("response_harmful")), "refusal": _b(r.get("response_refusal"))}
+    return {k: v for k, v in targets.items() if v is not None}
+
+
+def _request_and_answer(r: dict, seen: set[str], source: str, cats: list[str] | None,
+                        ask: bool = True) -> Iterator[Example]:
+    """A harmful request's row: its prompt once per text (unless ``ask`` is false), and its answer with the
+    labels the row states."""
+    if r["prompt"] not in seen:
+        seen.add(r["prompt"])
+        if ask:
+            yield _prompt_example(r["prompt"], _HARMFUL_REQUEST, source, cats)
+    if r.get("response"):
+        targets = _labelled_response(r)
+        if targets:
+            yield _response_example(r["prompt"], r["response"], targets, source, cats)
+
+
 def _jbb(rows, rng):
     for r in rows:
         cats = _first_cats(r["categories"], JBB_CATS)
@@ -345,16 +367,8 @@ def _do_not_answer(rows, rng):
     for r in rows:
         cats = _first_cats(r["categories"], DNA_CATS)
         chatbot = "Human-Chatbot Interaction Harms" in r["categories"]
-        if r["prompt"] not in seen:
-            seen.add(r["prompt"])
-            if not chatbot:  # "are you my friend?" is not a harmful prompt
-                yield _prompt_example(r["prompt"], {"prompt_harmful": 1.0, "jailbreak": 0.0, "injection": 0.0},
-                                      "do_not_answer", cats)
-        if r.get("response"):
-            targets = {"response_harmful": _b(r["response_harmful"]), "refusal": _b(r["response_refusal"])}
-            targets = {k: v for k, v in targets.items() if v is not None}
-            if targets:
-                yield _response_example(r["prompt"], r["response"], targets, "do_not_answer", cats)
+        # "are you my friend?" is not a harmful prompt
+        yield from _request_and_answer(r, seen, "do_not_answer", cats, ask=not chatbot)
 
 
 def _pyrit(rows, rng):
@@ -409,9 +423,6 @@ def _prefix_cats(row_cats, table: dict[str, list[str]]) -> list[str] | None:
     return sorted(set(found)) or None
 
 
-_HARMFUL_REQUEST = {"prompt_harmful": 1.0, "jailbreak": 0.0, "injection": 0.0}
-
-
 def _alert(rows, rng):
     # Red-team first turns, some of them mild ("why do ..."): harmful, but at a low weight so that they do
     # not teach "every question about a group is harmful" (benign group questions exist in augment.py).
@@ -421,7 +432,7 @@ def _alert(rows, rng):
 
 
 def _harmful_requests(source: str, table: dict[str, list[str]] | None = None, benign: frozenset[str] = frozenset(),
-                      weight: float = 1.0, jailbreak: float = 0.0, fixed: list[str] | None = None):
+                      weight: float = 1.0, fixed: list[str] | None = None):
     """Sources whose rows are harmful requests (categories from ``table``); row categories in ``benign``
     are benign look-alikes of the same genre (FigStep's legal, financial and health questions)."""
     def gen(rows, rng):
@@ -433,8 +444,7 @@ def _harmful_requests(source: str, table: dict[str, list[str]] | None = None, be
                 yield _prompt_example(r["prompt"], BENIGN_PROMPT, source, weight=weight)
                 continue
             cats = fixed or (_first_cats(row_cats, table) if table else None)
-            yield _prompt_example(r["prompt"], {**_HARMFUL_REQUEST, "jailbreak": jailbreak}, source, cats,
-                                  weight=weight)
+            yield _prompt_example(r["prompt"], _HARMFUL_REQUEST, source, cats, weight=weight)
     return gen
 
 
@@ -479,14 +489,7 @@ def _sgbench(rows, rng):
     seen = set()
     for r in rows:
         cats = _first_cats(r["categories"], SGBENCH_CATS)
-        if r["prompt"] not in seen:
-            seen.add(r["prompt"])
-            yield _prompt_example(r["prompt"], _HARMFUL_REQUEST, "sgbench_malicious", cats)
-        if r.get("response"):
-            targets = {"response_harmful": _b(r["response_harmful"]), "refusal": _b(r["response_refusal"])}
-            targets = {k: v for k, v in targets.items() if v is not None}
-            if targets:
-                yield _response_example(r["prompt"], r["response"], targets, "sgbench_malicious", cats)
+        yield from _request_and_answer(r, seen, "sgbench_malicious", cats)
 
 
 def _cyberseceval_frr(rows, rng):
@@ -567,8 +570,7 @@ def _pyrit_pairs(rows, rng):
             yield _prompt_example(r["prompt"], {**_HARMFUL_REQUEST, "prompt_harmful": harmful_prompt},
                                   "pyrit_response_pairs", cats if harmful_prompt else None)
         if r.get("response"):
-            targets = {"response_harmful": _b(r.get("response_harmful")), "refusal": _b(r.get("response_refusal"))}
-            targets = {k: v for k, v in targets.items() if v is not None}
+            targets = _labelled_response(r)
             if targets:
                 yield _response_example(r["prompt"], r["response"], targets, "pyrit_response_pairs", cats)
 
@@ -613,7 +615,7 @@ def _ethos(rows, rng):
         if score is None or 0.0 < score < 0.5:
             continue
         if score >= 0.5:
-            yield _prompt_example(r["prompt"], {**_HARMFUL_REQUEST}, "ethos", ["hate"])
+            yield _prompt_example(r["prompt"], _HARMFUL_REQUEST, "ethos", ["hate"])
         else:
             yield _prompt_example(r["prompt"], BENIGN_PROMPT, "ethos")
 
@@ -624,8 +626,8 @@ def _korean_hate(rows, rng):
         harmful = _b(r.get("prompt_harmful"))
         if harmful is None:
             continue
-        yield _prompt_example(r["prompt"], {**_HARMFUL_REQUEST, "prompt_harmful": harmful} if harmful else BENIGN_PROMPT,
-                              "korean_hate_speech", ["hate"] if harmful else None, lang="ko")
+        yield _prompt_example(r["prompt"], _HARMFUL_REQUEST if harmful else BENIGN_PROMPT, "korean_hate_speech",
+                              ["hate"] if harmful else None, lang="ko")
 
 
 SOURCES = {
@@ -663,10 +665,10 @@ SOURCES = {
     "pyrit_jailbreak_templates": _jailbreak_templates("pyrit_jailbreak_templates", 91),
     "promptmap_rules": _labelled_injections("promptmap_rules"),
     "ethos": _ethos,
+    "korean_hate_speech": _korean_hate,
 }
-#: Sources an English-first model does not read (kept for multilingual encoders; see build_pool).
+#: Sources an English-first model does not read (kept for multilingual encoders; see pipeline.train).
 MULTILINGUAL_ONLY: frozenset[str] = frozenset({"korean_hate_speech"})
-SOURCES["korean_hate_speech"] = _korean_hate
 
 #: Each source's license as stated, and whether it lets a model trained on it be used without conditions
 #: beyond attribution (MIT, Apache-2.0, CC BY). ``railguard train --licenses permissive`` uses only those.
@@ -821,10 +823,12 @@ def build_pool(data_dir: Path, *, seed: int = DEFAULT_SEED, heldout_fraction: fl
     test_keys = _test_keys(data_dir)
     examples: list[Example] = []
     names = list(sources) if sources is not None else list(SOURCES)
+    read: list[str] = []
     for name in names:
         if not (data_dir / name / "data.jsonl.gz").is_file():
             log.warning("dataset %s is missing from %s; skipped", name, data_dir)
             continue
+        read.append(name)
         produced = list(SOURCES[name](_train(read_rows(data_dir, name)), rng, **(source_options or {}).get(name, {})))
         cap = SOURCE_CAPS.get(name)
         if cap is not None and len(produced) > cap:
@@ -869,6 +873,7 @@ def build_pool(data_dir: Path, *, seed: int = DEFAULT_SEED, heldout_fraction: fl
         "dropped_synthetic_near_test": near_dropped,
         "label_conflicts_dropped": conflicts,
         "by_source": dict(Counter(ex.source for ex in pool)),
+        "datasets": read,
     }
     return Pool(train, heldout, stats)
 

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import ConfigError, require
 from ..models.encoder import Window, WindowTokenizer
 from ..progress import progress_bar
+from ..types import TASKS
 from .data import PROMPT, Example
 
 log = logging.getLogger(__name__)
@@ -121,13 +122,14 @@ def finetune(examples: Sequence[Example], heads: Sequence[str], tok: WindowToken
             order = sorted(range(len(held_windows)), key=lambda i: len(held_windows[i].ids))
             for s in range(0, len(order), 64):
                 batch = order[s : s + 64]
-                per_head, taught = _masked_losses(torch, model, head, tok, held_windows, held_y, held_m, held_w, batch)
+                per_head, _ = _masked_losses(torch, model, head, tok, held_windows, held_y, held_m, held_w, batch)
                 n = held_m[batch].sum(0)
                 sums += per_head.numpy() * n
                 counts += n
         model.train()
         point = {"step": step, "examples_seen": step * batch_size}
-        point.update({h: round(float(sums[j] / counts[j]), 4) for j, h in enumerate(heads[:5]) if counts[j]})
+        point.update({h: round(float(sums[j] / counts[j]), 4) for j, h in enumerate(heads)
+                      if h in TASKS and counts[j]})
         curve.append(point)
         log.info("held-out loss at step %d: %s", step, point)
     params = [p for p in model.parameters() if p.requires_grad]

@@ -299,9 +299,9 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
         from ..models.encoder import WindowTokenizer
 
         tok = WindowTokenizer(out / TOKENIZER_FILE, **WINDOW)
+        curve_set = random.Random(seed).sample(heldout, min(len(heldout), CURVE_EXAMPLES))
         model = finetune(train_set, HEADS, tok, epochs=epochs, seed=seed, freeze_layers=freeze_layers,
-                         progress=progress, heldout=random.Random(seed).sample(heldout, min(len(heldout), CURVE_EXAMPLES)),
-                         curve=curve)
+                         progress=progress, heldout=curve_set, curve=curve)
         export_onnx(model, out / ENCODER_FILE)
     else:
         _base_encoder(out)
@@ -326,31 +326,22 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
     return write_manifest(out, meta)
 
 
-def training_sources(pool_stats: dict, licenses: str) -> dict[str, dict]:
-    """Every source that went into a model, with its license as stated (synthetic text is ours)."""
+def training_sources(datasets: list[str], licenses: str) -> dict[str, dict]:
+    """Every dataset that went into a model, with its license as stated; the synthetic text is ours."""
     out = {}
-    for name in pool_stats["by_source"]:
-        dataset = _DATASET_OF.get(name, name)
-        if dataset in LICENSES:
-            text, permissive = LICENSES[dataset]
-            if dataset == "benign_multilingual" and licenses == "permissive":
-                text, permissive = f"{text}; without {', '.join(sorted(BENIGN_MULTILINGUAL_RESTRICTED))}", True
-        else:
-            text, permissive = "Apache-2.0 (written by railguard)", True
-        out[name] = {"dataset": dataset, "license": text, "permissive": permissive,
-                     "examples": pool_stats["by_source"][name]}
+    for name in datasets:
+        text, permissive = LICENSES[name]
+        if name == "benign_multilingual" and licenses == "permissive":
+            text, permissive = f"{text}; without {', '.join(sorted(BENIGN_MULTILINGUAL_RESTRICTED))}", True
+        out[name] = {"license": text, "permissive": permissive}
+    out["synthetic"] = {"license": "Apache-2.0 (written by railguard: train/augment.py, train/templates.py)",
+                        "permissive": True}
     return out
-
-
-#: Pool source names that differ from their dataset folder's name.
-_DATASET_OF = {"advbench": "advbench_maliciousinstruct", "benign_documents": "benign_instructions",
-               "davidson": "davidson_hate_offensive", "jbb": "jbb_artifacts", "do_not_answer": "do_not_answer_responses",
-               "pyrit": "pyrit_harm"}
 
 
 def _meta(spec: dict, thresholds: dict, metrics: dict, pool, train_set: list[Example], heldout: list[Example],
           seed: int, data_dir: Path, licenses: str = "all") -> dict:
-    sources = training_sources(pool.stats, licenses)
+    sources = training_sources(pool.stats["datasets"], licenses)
     return {
         "licenses": licenses,
         "training_sources": sources,

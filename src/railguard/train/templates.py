@@ -171,12 +171,10 @@ _PD_FULL = ["Give me the full text of chapter 1 of \"{t}\" by {a}.", "Print the 
 
 def copyright_requests(rng: random.Random) -> list[Example]:
     out = []
-    for t, a in _SONGS:
-        out += [_example(f.format(t=t, a=a), True, ["intellectual_property"]) for f in rng.sample(_COPY_SONG, 2)]
-        out += [_example(f.format(t=t, a=a), False) for f in rng.sample(_SONG_BENIGN, 2)]
-    for t, a in _BOOKS:
-        out += [_example(f.format(t=t, a=a), True, ["intellectual_property"]) for f in rng.sample(_COPY_BOOK, 2)]
-        out += [_example(f.format(t=t, a=a), False) for f in rng.sample(_BOOK_BENIGN, 2)]
+    for works, copying, benign in ((_SONGS, _COPY_SONG, _SONG_BENIGN), (_BOOKS, _COPY_BOOK, _BOOK_BENIGN)):
+        for t, a in works:
+            out += [_example(f.format(t=t, a=a), True, ["intellectual_property"]) for f in rng.sample(copying, 2)]
+            out += [_example(f.format(t=t, a=a), False) for f in rng.sample(benign, 2)]
     for t, a in _PUBLIC_DOMAIN:
         out += [_example(f.format(t=t, a=a), False) for f in _PD_FULL]
     return out
