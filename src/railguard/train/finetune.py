@@ -167,7 +167,9 @@ def finetune(examples: Sequence[Example], heads: Sequence[str], tok: WindowToken
 
 
 def export_onnx(model, out_path: Path, *, quantize: bool = True) -> Path:
-    """Export the encoder (last_hidden_state) to ONNX; int8 dynamic quantization when ``quantize``."""
+    """Export the encoder (last_hidden_state) to ONNX. With ``quantize`` the weights are stored in int8 and
+    every product is computed in fp32 (:func:`railguard.train.quantize.batch_invariant`): a text's vector does
+    not depend on what shares its batch, which onnxruntime's dynamic activation quantization breaks."""
     torch = require("torch", "train")
 
     class Wrapper(torch.nn.Module):
@@ -193,8 +195,8 @@ def export_onnx(model, out_path: Path, *, quantize: bool = True) -> Path:
         )
     if not quantize:
         return fp32
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from .quantize import batch_invariant
 
-    quantize_dynamic(str(fp32), str(out_path), weight_type=QuantType.QInt8)
+    batch_invariant(fp32, out_path)
     fp32.unlink()
     return out_path

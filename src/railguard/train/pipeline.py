@@ -23,6 +23,7 @@ from .data import (BENIGN_MULTILINGUAL_RESTRICTED, DEFAULT_SEED, HEADS, HELDOUT_
                    norm_key, read_rows)
 from .embed_cache import EmbeddingCache
 from .finetune import base_model_dir, export_onnx, finetune, first_window, targets_matrix
+from .quantize import QUANTIZATION
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +318,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
     probes = train_probes(out / ENCODER_FILE, out / TOKENIZER_FILE, train_set, heldout, seed, progress)
     probes.save(out)
     spec = {"onnx": ENCODER_FILE, "tokenizer": TOKENIZER_FILE, "base": "all-MiniLM-L6-v2",
-            "fine_tuned_epochs": epochs, "freeze_layers": freeze_layers, "quantization": "int8", **WINDOW}
+            "fine_tuned_epochs": epochs, "freeze_layers": freeze_layers, "quantization": QUANTIZATION, **WINDOW}
     meta = _meta(spec, thresholds, metrics, pool, train_set, heldout, seed, data_dir, licenses)
     meta["augment"] = augment_mode
     meta["training_curve"] = curve
