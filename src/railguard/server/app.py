@@ -53,7 +53,9 @@ def create_app(settings: ServerSettings | None = None, *, guard: Guard | None = 
         from .apis import RAILED
 
         proxy_limits = dict.fromkeys(RAILED, settings.proxy_max_body_bytes)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, paths=proxy_limits)  # added last: runs first
+    # Added last: runs first.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s,
+                       paths=proxy_limits)
     _add_docs(app, public=settings.public_docs)
     for router in (moderations.router, guard_routes.router, models.router, health.router, review.router):
         app.include_router(router)

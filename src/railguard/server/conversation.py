@@ -9,7 +9,8 @@ a rail never skips what it cannot read, since the model would read it unjudged.
 The input rail judges (see :meth:`Conversation.guard_inputs`): the last user turn with every document as
 context (system, developer, tool and function messages, ``instructions``, function call outputs: where
 indirect prompt injections hide) and with the images and audio; each earlier user turn on its own; and the
-recent user turns joined, so that a request split across turns is seen whole.
+recent user turns joined, so that a request split across turns is seen whole. Long texts are judged in
+overlapping pieces (the worst decides) rather than refused.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Conversation:
     images: tuple[bytes, ...] = ()
     audio: tuple[bytes, ...] = ()
     recent: int = 4  # how many of the last user turns are also judged joined
+    piece_chars: int = 32_768  # a longer text is judged in overlapping pieces of this many characters
 
     @property
     def prompt(self) -> str:
@@ -56,20 +58,58 @@ class Conversation:
         return sum(map(len, self.turns)) + sum(map(len, self.documents))
 
     def guard_inputs(self) -> list[GuardInput]:
-        """What the input rail judges; the first is the last user turn with the documents and media."""
+        """What the input rail judges; the first is the last user turn with the documents and media.
+
+        A text longer than ``piece_chars`` is judged in overlapping pieces, each an input of its own, and the
+        documents are packed into inputs of at most ``piece_chars``: the worst piece decides, and a long request
+        takes turns with other requests in the micro-batcher instead of holding the guard for one long call."""
+        piece_chars = self.piece_chars
         last = self.turns[-1] if self.turns else ""
-        out = [GuardInput(prompt=last, context=self.documents, images=self.images, audio=self.audio)]
+        groups = _pack([p for doc in self.documents for p in pieces(doc, piece_chars)], piece_chars)
+        first, *rest = pieces(last, piece_chars)
+        out = [GuardInput(prompt=first, context=groups[0] if groups else (), images=self.images, audio=self.audio)]
+        out += [GuardInput(prompt=p) for p in rest]
+        out += [GuardInput(prompt="", context=group) for group in groups[1:]]
         seen = {last}
-        for turn in self.turns[:-1]:
-            if turn.strip() and turn not in seen:
+        earlier = [t for t in self.turns[:-1] if t.strip()]
+        if len(self.turns) > 1:
+            earlier.append(self.prompt)
+        for turn in earlier:
+            if turn not in seen:
                 seen.add(turn)
-                out.append(GuardInput(prompt=turn))
-        if len(self.turns) > 1 and (joined := self.prompt) not in seen:
-            out.append(GuardInput(prompt=joined))
+                out += [GuardInput(prompt=p) for p in pieces(turn, piece_chars)]
         return out
 
     def output_input(self, completion: str) -> GuardInput:
-        return GuardInput(prompt=self.prompt, response=completion)
+        """An answer as the rail judges it: the response to the recent turns (their last ``piece_chars``)."""
+        return GuardInput(prompt=self.prompt[-self.piece_chars:], response=completion)
+
+
+# Consecutive pieces of a long text share this many characters, so that a sentence (or an encoder window of a
+# few hundred tokens) cut by one piece's end is whole in the next.
+PIECE_OVERLAP = 2048
+
+
+def pieces(text: str, size: int) -> list[str]:
+    """``text`` in pieces of at most ``size`` characters, consecutive ones overlapping (one piece if it fits)."""
+    if len(text) <= size:
+        return [text]
+    overlap = min(PIECE_OVERLAP, size // 4)
+    step = size - overlap
+    return [text[i:i + size] for i in range(0, len(text) - overlap, step)]
+
+
+def _pack(texts: list[str], size: int) -> list[tuple[str, ...]]:
+    """Texts of at most ``size`` characters each, in order, grouped into groups of at most ``size`` in all."""
+    groups: list[list[str]] = []
+    total = 0
+    for text in texts:
+        if not groups or total + len(text) > size:
+            groups.append([])
+            total = 0
+        groups[-1].append(text)
+        total += len(text)
+    return [tuple(g) for g in groups]
 
 
 @dataclass(slots=True)
@@ -85,7 +125,7 @@ class _Reader:
     def conversation(self) -> Conversation:
         return Conversation(turns=tuple(self.turns), documents=tuple(d for d in self.documents if d.strip()),
                             images=tuple(self.images), audio=tuple(self.audio),
-                            recent=self.settings.proxy_recent_turns)
+                            recent=self.settings.proxy_recent_turns, piece_chars=self.settings.max_input_chars)
 
     def message(self, role: Any, content: Any, param: str) -> None:
         if not isinstance(role, str) or not role.strip():

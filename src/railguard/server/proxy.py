@@ -8,16 +8,18 @@ Railed: ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/responses``, str
   system and developer messages, ``instructions``) as ``GuardInput.context``, where indirect prompt injections
   hide. Blocked: the upstream is not called.
 - **Output rail**: each completion is checked as the response to that prompt. Blocked: it is replaced.
-  Both rails block exactly when the guard's (policy's) verdict is flagged: :func:`blocks`.
-  A block answers with a normal answer of that API whose text is the operator's refusal (``finish_reason:
-  "content_filter"``, or status ``incomplete`` for responses) and a ``railguard`` field with the verdicts, so
-  clients written for OpenAI keep working.
-- **Streams** (``stream_output``): ``window`` holds every upstream chunk back until a check covering its text
-  passed (checks run at sentence ends or every N tokens, on all the text so far); ``live`` relays chunks at once
-  and checks behind them; ``buffer`` checks the whole answer before releasing any of it. A failed check sends
-  nothing more of the answer, closes the upstream stream (so the upstream stops generating) and ends with a
-  ``content_filter`` chunk and ``[DONE]`` (a ``response.incomplete`` event for responses). Released chunks are
-  the upstream's bytes, unchanged.
+  Both rails block exactly when the guard's (policy's) verdict is flagged, i.e. its action is ``block``
+  (:func:`blocks`); ``flag`` and ``allow`` pass, reported in the verdict. A block answers with a normal answer of
+  that API whose text is the operator's refusal (``finish_reason: "content_filter"``, or status ``incomplete``
+  for responses) and a ``railguard`` field with the verdicts, so clients written for OpenAI keep working.
+- **Streams** (``stream_output``): ``window`` holds every upstream chunk back until a check covering its text,
+  and ``stream_holdback_chars`` of text after it, passed (checks run at sentence ends or every N tokens, on the
+  prompt with all of the answer so far); part of an answer must stay under the stricter
+  ``stream_partial_threshold`` where the policy blocks harmful answers, since the harm of an answer often shows
+  only sentences after its first; ``live`` relays chunks at once and checks behind them; ``buffer`` checks the
+  whole answer before releasing any of it. A failed check sends nothing more of the answer, closes the upstream
+  stream (so the upstream stops generating) and ends with a ``content_filter`` chunk and ``[DONE]`` (a
+  ``response.incomplete`` event for responses). Released chunks are the upstream's bytes, unchanged.
 - **Faults** of the upstream (cannot connect, too slow, 5xx, not JSON, a stream that stops mid-way) answer 502
   or 504 with an OpenAI error body, or an error event once a stream has begun; each is audited.
 
@@ -215,13 +217,47 @@ class _Stream:
         return settings.stream_check == "sentence" and any(
             _SENTENCE_END.search(self.texts[i], self.checked.get(i, 0)) for i in pending)
 
-    def releasable(self) -> list[str]:
+    def releasable(self, holdback_chars: int = 0) -> list[str]:
+        """Held payloads whose text, and ``holdback_chars`` of text after it, a passed check covered."""
         out = []
-        while self.held and all(end <= self.checked.get(i, 0) for i, end in self.held[0][1].items()):
+        while self.held and all(end + holdback_chars <= self.checked.get(i, 0)
+                                for i, end in self.held[0][1].items()):
             payload, ends = self.held.popleft()
             self.sent_content |= any(ends.values())
             out.append(payload)
         return out
+
+
+def blocks_partial(verdict: Verdict, threshold: float | None) -> bool:
+    """The output rail on part of an answer: stricter than on the whole one (``threshold`` on the response-harm
+    score), since the harm of an answer often shows only sentences after its first, when those would already be
+    on their way to the client. ``None``: the policy does not block harmful answers, so no stricter rule."""
+    score = verdict.scores.get("response_harmful")
+    return blocks(verdict) or (threshold is not None and score is not None and score >= threshold)
+
+
+def partial_threshold(settings: ServerSettings, input_verdicts: Sequence[Verdict], *, harm_blocks: bool
+                      ) -> float | None:
+    """The partial-text threshold for one answer (None where the policy lets harmful answers through or only
+    flags them): halved when the prompt itself looked harmful but was let through (a prompt score at or over
+    the partial threshold)."""
+    if not harm_blocks:
+        return None
+    threshold = settings.stream_partial_threshold
+    prompt_scores = [s for v in input_verdicts if (s := v.scores.get("prompt_harmful")) is not None]
+    return threshold / 2 if prompt_scores and max(prompt_scores) >= threshold else threshold
+
+
+def response_harm_blocks(guard: Any) -> bool:
+    """Whether the guard's verdicts block a harmful answer: its policy's ``response_harmful`` rule says ``block``
+    (a guard without a policy flags every harmful answer)."""
+    from ..policy import Policy
+
+    policy = getattr(guard, "policy", None)  # a PolicyGuard, also behind the media wrapper that forwards it
+    if not isinstance(policy, Policy):
+        return True
+    rule = policy.tasks["response_harmful"]
+    return rule.enabled and rule.action == "block"
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +296,7 @@ class Proxy:
         self.runtime = runtime
         self.settings = runtime.settings
         self.upstream = upstream
+        self.harm_blocks = response_harm_blocks(runtime.default.guard)
         self._background: set[asyncio.Task[None]] = set()
 
     async def aclose(self) -> None:
@@ -307,7 +344,7 @@ class Proxy:
         _check_sizes(conversation, len(inputs), self.settings)
         await check_media(inputs[:1], self.settings, ["messages"])
         service = self.runtime.default
-        verdicts = await service.judge(inputs)
+        verdicts = await service.judge(inputs, key_id=key_id)
         call = _Call(api=api, request_id=uuid.uuid4().hex, key_id=key_id, received=received, start=start,
                      stream=bool(body.get("stream")), conversation=conversation, inputs=tuple(inputs),
                      input_verdicts=tuple(verdicts))
@@ -340,7 +377,7 @@ class Proxy:
             return await self._failed(call, exc, "answer")
         checked = [i for i, text in texts.items() if text]
         outputs = [conversation.output_input(texts[i]) for i in checked]
-        output_verdicts = await service.judge(outputs) if outputs else []
+        output_verdicts = await service.judge(outputs, key_id=key_id) if outputs else []
         blocked = [i for i, v in zip(checked, output_verdicts) if blocks(v)]
         if blocked:
             api.replace(answer, blocked, message)
@@ -393,21 +430,27 @@ class Proxy:
             outputs = [(conversation.output_input(state.texts[i]), v, "output") for i, v in state.verdicts.items()]
             return self._rows(call, [*call.input_items, *outputs, *extra], upstream_called=True)
 
-        async def check() -> list[int]:
-            """Check every choice with unchecked text; the choices whose check failed."""
+        threshold = partial_threshold(settings, call.input_verdicts, harm_blocks=self.harm_blocks)
+        holdback = settings.stream_holdback_chars if mode == "window" else 0
+
+        async def check(*, whole: bool = False) -> list[int]:
+            """Check every choice with unchecked text (all of its text so far, with the prompt); the choices whose
+            check failed. Part of an answer (``whole`` false) is held to the stricter partial threshold."""
             indices = state.unchecked()
             snapshot = {i: state.texts[i] for i in indices}
-            verdicts = await self.runtime.default.judge([conversation.output_input(snapshot[i]) for i in indices])
+            verdicts = await self.runtime.default.judge([conversation.output_input(snapshot[i]) for i in indices],
+                                                        key_id=call.key_id)
             state.tokens_since_check = 0
             failed = []
             for i, v in zip(indices, verdicts):
                 state.verdicts[i] = v
-                if blocks(v):
+                if blocks(v) if whole else blocks_partial(v, threshold):
                     failed.append(i)
                 else:
                     state.checked[i] = len(snapshot[i])
             return failed
 
+        failed: list[int] = []
         try:
             payload: str | None = first
             while payload is not None:
@@ -424,16 +467,15 @@ class Proxy:
                     failed = await check()
                     if failed:
                         break
-                    for released in state.releasable():
+                    for released in state.releasable(holdback):
                         yield api.event(released)
                 payload = await anext(payloads, None)
             else:
                 if not state.finished:
                     raise UpstreamError(502, "upstream_stream_broken",
                                         "the upstream LLM's stream stopped before its answer was complete")
-            failed = [i for i, v in state.verdicts.items() if blocks(v)]
             if not failed and state.unchecked():
-                failed = await check()
+                failed = await check(whole=True)
             if failed:
                 outcome = "blocked-output"
                 await response.aclose()  # the upstream sees the disconnect and stops generating
@@ -536,15 +578,16 @@ async def _iterate(chunks: Sequence[bytes]) -> AsyncIterator[bytes]:
 
 
 def _check_sizes(conversation: Conversation, inputs: int, settings: ServerSettings) -> None:
-    """413 over ``proxy_max_chars`` (all turns and documents together) or ``max_items`` texts to judge. One text
-    may be as long as the whole limit: the guard reads long texts window by window."""
+    """413 over ``proxy_max_chars`` (all turns and documents together) or ``max_items`` texts to judge. A text
+    longer than ``max_input_chars`` is not refused: it is judged in pieces, each one of the texts."""
     if conversation.chars > settings.proxy_max_chars:
         raise APIError(413, f"the request holds {conversation.chars:,} characters of text to judge; the proxy's limit "
                             f"is {settings.proxy_max_chars:,} (proxy_max_chars): shorten the conversation or its "
                             "documents", code="input_too_large", param="messages")
     if inputs > settings.max_items:
-        raise APIError(413, f"the conversation has {inputs - 1:,} user turns to judge; the limit is "
-                            f"{settings.max_items - 1:,} (max_items): start a new conversation or drop old turns",
+        raise APIError(413, f"the conversation gives {inputs:,} texts to judge (user turns, and pieces of "
+                            f"{settings.max_input_chars:,} characters of long texts); the limit is "
+                            f"{settings.max_items:,} (max_items): start a new conversation or drop old turns",
                        code="too_many_inputs", param="messages")
 
 
