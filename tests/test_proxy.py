@@ -40,6 +40,7 @@ SCRIPTS = {
               *(f"LATER{i} sentence number {i}. " for i in range(60))],
     "harmful": ["Here is how: HARMFUL steps one and two."],
     "refuse": ["I'm sorry, but I can't help with that."],
+    "violent": ["Here is a VIOLENT story, told calmly."],
     "broken": ["One sentence arrives. ", "Then a second. ", "And then the upstream dies ", "mid-way."],
     "cut-clean": ["One sentence arrives. ", "Then the stream just ends"],
     "stall": ["A first sentence. ", "Then nothing for a long time."],
@@ -59,6 +60,10 @@ class ProxyTestGuard(FakeGuard):
         injection = any("ignore previous instructions" in doc.lower() for doc in x.context)
         harmful = None if x.response is None else "HARMFUL" in x.response
         split = "split-one" in x.prompt and "split-two" in x.prompt  # harmful only when both halves are read
+        if x.response is not None:  # scores the policy reads: harm, and a category the response task misses
+            violent = 0.9 if "VIOLENT" in x.response else 0.05
+            verdict = dataclasses.replace(verdict, scores={**verdict.scores, "response_harmful": 0.95 if harmful else 0.1},
+                                          categories={**verdict.categories, "violence": violent})
         return dataclasses.replace(verdict, injection=injection, response_harmful=harmful,
                                    prompt_harmful=verdict.prompt_harmful or split,
                                    flagged=verdict.flagged or injection or bool(harmful) or split)
@@ -688,17 +693,29 @@ def test_long_texts_reach_the_guard_in_overlapping_pieces_of_at_most_max_input_c
 def test_output_rail_acts_on_the_policys_action(tmp_path, upstream):
     from railguard.guards.policy import PolicyGuard
 
-    policy = {"tasks": {"response_harmful": {"action": "flag"}, "refusal": {"action": "block"}}}
+    policy = {"tasks": {"response_harmful": {"action": "flag"}, "refusal": {"action": "block"}},
+              "categories": {"violence": {"threshold": 0.5, "action": "block"}}}
     app = make_app(tmp_path, guard=PolicyGuard(ProxyTestGuard(), policy), upstream_url=upstream[1],
-                   refusal_message=REFUSAL)
+                   refusal_message=REFUSAL, stream_holdback_chars=0)
     with live_server(app) as url:
         ai = client(url)
         flagged = ai.chat.completions.create(**ask("script:harmful tag:polflag go"))  # flag: reported, not blocked
         refused = ai.chat.completions.create(**ask("script:refuse tag:polblock go"))  # block, like the input rail
         text, chunks = collect(ai.chat.completions.create(**ask("script:refuse tag:polstream go", stream=True)))
+        # Streamed, the flagged answer is not cut by the stricter partial-text rule either: the policy lets it by.
+        flagged_text, flagged_chunks = collect(ai.chat.completions.create(**ask("script:harmful tag:polfs go",
+                                                                                stream=True)))
+        # A category the policy blocks, on an answer that is not response_harmful.
+        violent = ai.completions.create(model="up-model", prompt="script:violent tag:polcat go")
+        violent_events = list(ai.responses.create(model="up-model", input="script:violent tag:polcats go",
+                                                  stream=True))
     assert flagged.choices[0].message.content == "".join(SCRIPTS["harmful"])
     rail = flagged.model_extra["railguard"]
     assert rail["blocked"] is None and rail["output"][0]["action"] == "flag"
+    assert flagged_text == "".join(SCRIPTS["harmful"]) and flagged_chunks[-1].choices[0].finish_reason == "stop"
     assert refused.choices[0].message.content == REFUSAL
     assert refused.model_extra["railguard"]["output"][0]["action"] == "block"
     assert text == REFUSAL and chunks[-1].choices[0].finish_reason == "content_filter"
+    assert violent.choices[0].text == REFUSAL and violent.model_extra["railguard"]["output"][0]["response_harmful"] is False
+    assert violent_events[-1].type == "response.incomplete"
+    assert "VIOLENT" not in "".join(e.delta for e in violent_events if e.type == "response.output_text.delta")
