@@ -81,6 +81,14 @@ def input_cost(x: GuardInput) -> int:
     return chars + MEDIA_COST_CHARS * (len(x.images) + len(x.audio))
 
 
+def _installed(name: str) -> bool:
+    """Whether the packages a configured guard name's kind needs are installed here."""
+    try:
+        return registry.missing_extra(name.partition(":")[0]) is None
+    except RailguardError:  # not a registry kind: its load says what is wrong
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     request_id: str
@@ -153,7 +161,8 @@ class Runtime:
         one in ``models``) and its extra is installed."""
         names = {self.settings.guard: "the server's default guard"}
         for name in self.settings.models:
-            names.setdefault(name, "a guard configured on this server")
+            if _installed(name):
+                names.setdefault(name, "a guard configured on this server")
         for kind, description in registry.available().items():
             if not registry.needs(kind).argument and registry.missing_extra(kind) is None:
                 names.setdefault(kind, description)
