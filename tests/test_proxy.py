@@ -690,16 +690,17 @@ def test_long_texts_reach_the_guard_in_overlapping_pieces_of_at_most_max_input_c
 
 # ------------------------------------------------------------------------------- the output rail's policy
 
-def test_output_rail_acts_on_the_policys_action(tmp_path, upstream):
+@pytest.mark.parametrize("lenient", ["flag", "allow"])
+def test_output_rail_acts_on_the_policys_action(tmp_path, upstream, lenient):
     from railguard.guards.policy import PolicyGuard
 
-    policy = {"tasks": {"response_harmful": {"action": "flag"}, "refusal": {"action": "block"}},
+    policy = {"tasks": {"response_harmful": {"action": lenient}, "refusal": {"action": "block"}},
               "categories": {"violence": {"threshold": 0.5, "action": "block"}}}
     app = make_app(tmp_path, guard=PolicyGuard(ProxyTestGuard(), policy), upstream_url=upstream[1],
                    refusal_message=REFUSAL, stream_holdback_chars=0)
     with live_server(app) as url:
         ai = client(url)
-        flagged = ai.chat.completions.create(**ask("script:harmful tag:polflag go"))  # flag: reported, not blocked
+        flagged = ai.chat.completions.create(**ask("script:harmful tag:polflag go"))  # flag/allow: reported, not blocked
         refused = ai.chat.completions.create(**ask("script:refuse tag:polblock go"))  # block, like the input rail
         text, chunks = collect(ai.chat.completions.create(**ask("script:refuse tag:polstream go", stream=True)))
         # Streamed, the flagged answer is not cut by the stricter partial-text rule either: the policy lets it by.
@@ -711,7 +712,7 @@ def test_output_rail_acts_on_the_policys_action(tmp_path, upstream):
                                                   stream=True))
     assert flagged.choices[0].message.content == "".join(SCRIPTS["harmful"])
     rail = flagged.model_extra["railguard"]
-    assert rail["blocked"] is None and rail["output"][0]["action"] == "flag"
+    assert rail["blocked"] is None and rail["output"][0]["action"] == lenient
     assert flagged_text == "".join(SCRIPTS["harmful"]) and flagged_chunks[-1].choices[0].finish_reason == "stop"
     assert refused.choices[0].message.content == REFUSAL
     assert refused.model_extra["railguard"]["output"][0]["action"] == "block"

@@ -290,6 +290,8 @@ def test_models_lists_only_what_this_install_can_serve(tmp_path, monkeypatch):
 
 
 def test_docs_follow_the_api_key_setting(tmp_path):
+    for folder in ("closed", "open", "nokeys"):
+        (tmp_path / folder).mkdir()
     with live_server(make_app(tmp_path / "closed", api_keys=KEY)) as url:
         for path in ("/docs", "/redoc", "/openapi.json"):
             assert_error(httpx.get(f"{url}{path}"), 401, "missing_api_key")
