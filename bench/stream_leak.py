@@ -37,7 +37,7 @@ from fastapi.testclient import TestClient
 
 from railguard import load_guard
 from railguard.server import ServerSettings, create_app
-from railguard.server.proxy import blocks_output
+from railguard.server.proxy import blocks
 from railguard.types import GuardInput
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "stream_redteam.jsonl"
@@ -144,8 +144,8 @@ def main() -> None:
     overrides = {k: v for k, v in {"stream_partial_threshold": args.partial_threshold,
                                    "stream_holdback_chars": args.holdback}.items() if v is not None}
     results: dict[str, Any] = {"guard": args.guard, "answers": len(red),
-                               "blocked_unstreamed": sum(blocks_output(v) for v in whole), "modes": {}}
-    per_answer: dict[str, dict[str, Any]] = {r["id"]: {"blocked_unstreamed": blocks_output(v)}
+                               "blocked_unstreamed": sum(blocks(v) for v in whole), "modes": {}}
+    per_answer: dict[str, dict[str, Any]] = {r["id"]: {"blocked_unstreamed": blocks(v)}
                                              for r, v in zip(red, whole)}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in MODES:
@@ -162,7 +162,7 @@ def main() -> None:
                 cut_benign = sum(streamed_text(http, p)[1] is not None for p, _ in benign) \
                     if mode == "window" and benign else None
                 partial_threshold, holdback = settings.stream_partial_threshold, settings.stream_holdback_chars
-            blocked_ids = {r["id"] for r, v in zip(red, whole) if blocks_output(v)}
+            blocked_ids = {r["id"] for r, v in zip(red, whole) if blocks(v)}
             results["modes"][mode] = {
                 "input_blocked": sum(x["blocked"] == "input" for x in rows),
                 "output_cut": sum(x["blocked"] == "output" for x in rows),

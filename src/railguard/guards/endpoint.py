@@ -126,7 +126,8 @@ class EndpointGuard:
         self.client.close()
 
 
-@register("endpoint", f"a guard model on an OpenAI-compatible chat API (vLLM, Ollama, llama.cpp): {EXAMPLE}")
+@register("endpoint", f"a guard model on an OpenAI-compatible chat API (vLLM, Ollama, llama.cpp): {EXAMPLE}",
+          extra="remote", modules=("httpx",), argument=True)
 def _endpoint(argument: str | None = None, **options) -> EndpointGuard:
     target, given = spec.split(argument, kind="endpoint", example=EXAMPLE)
     base_url, _, model = target.partition("#")

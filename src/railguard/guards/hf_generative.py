@@ -185,7 +185,8 @@ class HFGuard:
 
 
 @register("hf", f"a local Hugging Face guard model (pip install 'railguard[hf]'): {EXAMPLE}"
-                "[?format=wildguard|llamaguard3|shieldgemma|granite]")
+                "[?format=wildguard|llamaguard3|shieldgemma|granite]", extra="hf", modules=("torch", "transformers"),
+          argument=True)
 def _hf(argument: str | None = None, **options) -> HFGuard:
     target, given = spec.split(argument, kind="hf", example=EXAMPLE)
     return HFGuard(target, spec.options(HFOptions, given | options, kind="hf"))

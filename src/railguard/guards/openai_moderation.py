@@ -105,7 +105,8 @@ class ModerationGuard:
         self.client.close()
 
 
-@register("openai-moderation", f"any /v1/moderations API (OpenAI's, another railguard server): {EXAMPLE}")
+@register("openai-moderation", f"any /v1/moderations API (OpenAI's, another railguard server): {EXAMPLE}",
+          extra="remote", modules=("httpx",), argument=True)
 def _openai_moderation(argument: str | None = None, **options) -> ModerationGuard:
     target, given = spec.split(argument, kind="openai-moderation", example=EXAMPLE)
     base_url, _, model = target.partition("#")

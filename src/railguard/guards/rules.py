@@ -377,7 +377,8 @@ def _pem_span(text: str, line_start: int, line_end: int) -> tuple[int, int] | No
     return m.span() if m is not None and m.start() <= line_end else None
 
 
-@register("rules", "PII (Presidio) and secrets (detect-secrets) with redaction; needs the pii extra")
+@register("rules", "PII (Presidio) and secrets (detect-secrets) with redaction; needs the pii extra",
+          extra="pii", modules=("presidio_analyzer", "detect_secrets"))
 def _rules(argument: str | None = None, **options) -> RulesGuard:
     if argument:
         options.setdefault("entities", [e.strip() for e in argument.split(",") if e.strip()])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from .. import __version__
 from ..guard import Guard
@@ -40,12 +42,21 @@ def create_app(settings: ServerSettings | None = None, *, guard: Guard | None = 
                 await proxy.aclose()
             await runtime.stop()
 
-    app = FastAPI(title="railguard", version=__version__, lifespan=lifespan,
+    # The docs are served below with the API keys' check (unless public_docs), not by FastAPI's open defaults.
+    app = FastAPI(title="railguard", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None,
                   description="Offline guardrails: OpenAI-compatible /v1/moderations and the native /v1/guard.")
     install_error_handlers(app)
     app.add_middleware(JsonBodies)
+    proxy_limits = {}
+    if settings.upstream_url:
+        from .apis import RAILED
+
+        proxy_limits = dict.fromkeys(RAILED, settings.proxy_max_body_bytes)
     # Added last: runs first.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s,
+                       paths=proxy_limits)
+    _add_docs(app, public=settings.public_docs)
     for router in (moderations.router, guard_routes.router, models.router, health.router, review.router):
         app.include_router(router)
     from .routes import actions as action_routes  # agents: POST /v1/guard/actions
@@ -56,4 +67,25 @@ def create_app(settings: ServerSettings | None = None, *, guard: Guard | None = 
 
         app.include_router(chat.router)
         app.include_router(chat.passthrough_router)
+    else:  # without an upstream, /v1/models is railguard's own guard list (a proxy passes it to the LLM)
+        app.include_router(models.openai_router)
     return app
+
+
+def _add_docs(app: FastAPI, *, public: bool) -> None:
+    """``/openapi.json``, ``/docs`` and ``/redoc``, behind the API keys like every other route unless ``public``."""
+    from .deps import get_key_id
+
+    dependencies = [] if public else [Depends(get_key_id)]
+
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
+
+    for path, endpoint in (("/openapi.json", openapi), ("/docs", docs), ("/redoc", redoc)):
+        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False, dependencies=dependencies)

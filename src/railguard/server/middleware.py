@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,22 +32,26 @@ class JsonBodies:
 
 
 class BodyLimit:
-    """ASGI middleware: a request body over ``max_bytes`` gets 413 before it is read whole, and one that has not
-    arrived whole ``timeout_s`` after its headers did gets 408 and the connection is closed (a client trickling
-    its body a byte at a time would otherwise hold a connection, and the request's memory, for ever)."""
+    """ASGI middleware: a request body over ``max_bytes`` (or the limit ``paths`` gives its path) gets 413 before it
+    is read whole, and one that has not arrived whole ``timeout_s`` after its headers did gets 408 and the
+    connection is closed (a client trickling its body a byte at a time would otherwise hold a connection, and the
+    request's memory, for ever)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float | None = None,
+                 paths: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
+        self.paths = dict(paths or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers") or ()).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send, 413)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(send, 413, limit)
             return
         loop = asyncio.get_running_loop()
         deadline = None if self.timeout_s is None else loop.time() + self.timeout_s
@@ -68,7 +73,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
-                if received > self.max_bytes:
+                if received > limit:
                     rejected = 413
                     return {"type": "http.disconnect"}
             return message
@@ -82,15 +87,15 @@ class BodyLimit:
 
         await self.app(scope, limited_receive, guarded_send)
         if rejected is not None and not started:
-            await self._reject(send, rejected)
+            await self._reject(send, rejected, limit)
 
-    async def _reject(self, send: Send, status: int) -> None:
+    async def _reject(self, send: Send, status: int, limit: int) -> None:
         if status == 408:
             response = error_response(408, f"the request body did not arrive within {self.timeout_s:g} s of its "
                                            "headers; send it at once", code="request_timeout")
             headers = [*response.raw_headers, (b"connection", b"close")]  # the server then closes the connection
         else:
-            response = error_response(413, f"the request body is larger than {self.max_bytes:,} bytes; "
+            response = error_response(413, f"the request body is larger than {limit:,} bytes; "
                                            "send fewer or shorter inputs per request", code="request_too_large")
             headers = response.raw_headers
         await send({"type": "http.response.start", "status": status, "headers": headers})

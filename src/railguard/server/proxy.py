@@ -1,18 +1,25 @@
-"""The guarding proxy: ``/v1/chat/completions`` of any OpenAI-compatible LLM, with an input and an output rail.
+"""The guarding proxy: the generation routes of any OpenAI-compatible LLM, each with an input and an output rail.
 
-- **Input rail**: the last user turn is checked, with the documents the model reads but the user did not write
-  (tool and function results, system messages) as ``GuardInput.context``, where indirect prompt injections
+Railed: ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/responses``, streamed or not (their shapes are in
+:mod:`railguard.server.apis`). Other ``/v1/*`` calls pass through only when ``upstream_passthrough`` allows them.
+
+- **Input rail**: the conversation is judged (see :mod:`railguard.server.conversation`): every user turn, the
+  recent turns joined, and the documents the model reads but the user did not write (tool and function results,
+  system and developer messages, ``instructions``) as ``GuardInput.context``, where indirect prompt injections
   hide. Blocked: the upstream is not called.
 - **Output rail**: each completion is checked as the response to that prompt. Blocked: it is replaced.
-  A block answers with a normal chat completion whose message is the operator's refusal, ``finish_reason:
-  "content_filter"`` and a ``railguard`` field with the verdicts, so clients written for OpenAI keep working.
+  Both rails block exactly when the guard's (policy's) verdict is flagged, i.e. its action is ``block``
+  (:func:`blocks`); ``flag`` and ``allow`` pass, reported in the verdict. A block answers with a normal answer of
+  that API whose text is the operator's refusal (``finish_reason: "content_filter"``, or status ``incomplete``
+  for responses) and a ``railguard`` field with the verdicts, so clients written for OpenAI keep working.
 - **Streams** (``stream_output``): ``window`` holds every upstream chunk back until a check covering its text,
   and ``stream_holdback_chars`` of text after it, passed (checks run at sentence ends or every N tokens, on the
   prompt with all of the answer so far); part of an answer must stay under the stricter
-  ``stream_partial_threshold``, since the harm of an answer often shows only sentences after its first; ``live``
-  relays chunks at once and checks behind them; ``buffer`` checks the whole answer before releasing any of it.
-  A failed check sends nothing more of the answer, closes the upstream stream (so the upstream stops generating)
-  and ends with a ``content_filter`` chunk and ``[DONE]``. Released chunks are the upstream's bytes, unchanged.
+  ``stream_partial_threshold`` where the policy blocks harmful answers, since the harm of an answer often shows
+  only sentences after its first; ``live`` relays chunks at once and checks behind them; ``buffer`` checks the
+  whole answer before releasing any of it. A failed check sends nothing more of the answer, closes the upstream
+  stream (so the upstream stops generating) and ends with a ``content_filter`` chunk and ``[DONE]`` (a
+  ``response.incomplete`` event for responses). Released chunks are the upstream's bytes, unchanged.
 - **Faults** of the upstream (cannot connect, too slow, 5xx, not JSON, a stream that stops mid-way) answer 502
   or 504 with an OpenAI error body, or an error event once a stream has begun; each is audited.
 
@@ -24,6 +31,7 @@ request's own objects: nothing is shared between requests but the HTTP connectio
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import logging
 import re
@@ -40,16 +48,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from ..types import GuardInput, Verdict
+from .apis import Api, BadAnswer, sse
 from .audit import AuditRecord
+from .conversation import Conversation
 from .errors import SERVER_ERROR, APIError, error_body
+from .media import check_media
 from .runtime import Runtime
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
-ENDPOINT = "chat.completions"
-# Roles whose text the model reads but the user did not type: where indirect prompt injections hide.
-DOCUMENT_ROLES = frozenset({"tool", "function", "system", "developer"})
 # A sentence ends at . ! ? (and their CJK forms), maybe followed by closing quotes or brackets, then a space,
 # the end of the text so far, or a line break.
 _SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f][\"')\]\u201d\u2019]*(?=\s|$)|\n")
@@ -72,55 +80,21 @@ class UpstreamError(Exception):
         return JSONResponse(self.body(), status_code=self.status)
 
 
-@dataclass(frozen=True, slots=True)
-class Conversation:
-    """What the rails read from a chat request: the last user turn and the documents the model was given."""
-
-    prompt: str
-    documents: tuple[str, ...] = ()
-
-    def guard_input(self) -> GuardInput:
-        return GuardInput(prompt=self.prompt, context=self.documents)
-
-    def output_input(self, completion: str) -> GuardInput:
-        return GuardInput(prompt=self.prompt, response=completion)
+def blocks(verdict: Verdict) -> bool:
+    """Whether a rail blocks: the verdict is flagged, i.e. the policy's action is ``block`` (a ``flag`` or ``allow``
+    passes, reported in the verdict), or the guard could not judge and the server fails closed. The input and
+    the output rail both decide with this one function."""
+    return verdict.flagged
 
 
-def message_text(content: Any) -> str:
-    """The text of a message's ``content``: a string, or the text parts of a list of parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p["text"] for p in content
-                         if isinstance(p, Mapping) and p.get("type") == "text" and isinstance(p.get("text"), str))
-    return ""
-
-
-def read_conversation(body: Any) -> Conversation:
-    """The rails' view of a chat request; 400 when the body is not a chat request at all."""
-    if not isinstance(body, dict):
-        raise APIError(400, "the request body must be a JSON object with 'model' and 'messages'", code="invalid_value")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-        raise APIError(400, "'messages' must be a non-empty list of message objects", code="invalid_value",
-                       param="messages")
-    users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
-    prompt = message_text(messages[users[-1]].get("content")) if users else ""
-    documents = tuple(text for m in messages if m.get("role") in DOCUMENT_ROLES
-                      if (text := message_text(m.get("content"))).strip())
-    return Conversation(prompt=prompt, documents=documents)
-
-
-def blocks_output(verdict: Verdict) -> bool:
-    """The output rail blocks a harmful response, and (fail-closed) one the guard could not judge."""
-    return verdict.response_harmful is True or (verdict.error is not None and verdict.flagged)
-
-
-def rail_field(request_id: str, blocked: str | None, input_verdict: Verdict | None,
+def rail_field(request_id: str, blocked: str | None, input_verdicts: Sequence[Verdict],
                output_verdicts: Sequence[Verdict] = ()) -> dict[str, Any]:
-    """The ``railguard`` field of a proxied answer."""
+    """The ``railguard`` field of a proxied answer: ``input`` is the verdict that decided the input rail (the
+    first that blocked, else the last user turn's), ``inputs`` all of the input rail's verdicts."""
+    deciding = next((v for v in input_verdicts if blocks(v)), input_verdicts[0] if input_verdicts else None)
     return {"request_id": request_id, "blocked": blocked,
-            "input": input_verdict.to_dict() if input_verdict is not None else None,
+            "input": deciding.to_dict() if deciding is not None else None,
+            "inputs": [v.to_dict() for v in input_verdicts],
             "output": [v.to_dict() for v in output_verdicts]}
 
 
@@ -198,10 +172,6 @@ async def sse_payloads(response: httpx.Response) -> AsyncIterator[str]:
         yield "\n".join(data)
 
 
-def sse(payload: str) -> bytes:
-    return f"data: {payload}\n\n".encode()
-
-
 @dataclass(slots=True)
 class _Stream:
     """One streamed answer on its way through the output rail (one per request: nothing is shared)."""
@@ -213,30 +183,25 @@ class _Stream:
     tokens_since_check: int = 0
     sent_content: bool = False
     finished: bool = False  # [DONE] or a finish_reason arrived
-    meta: dict[str, Any] = field(default_factory=dict)  # id, created, model of the latest chunk
+    meta: dict[str, Any] = field(default_factory=dict)  # id, created, model of the latest chunk (the API's)
 
-    def add(self, chunk: Any) -> dict[int, int]:
+    def add(self, chunk: Any, api: Api) -> dict[int, int]:
         ends: dict[int, int] = {}
         if not isinstance(chunk, dict):
             raise UpstreamError(502, "upstream_bad_response", "the upstream LLM sent a stream chunk that is not an object")
         if isinstance(chunk.get("error"), Mapping):
             detail = chunk["error"].get("message")
             raise UpstreamError(502, "upstream_error", f"the upstream LLM reported an error mid-stream: {detail}")
-        for key in ("id", "created", "model", "system_fingerprint"):
-            if key in chunk:
-                self.meta[key] = chunk[key]
-        for choice in chunk.get("choices") or ():
-            if not isinstance(choice, dict):
-                continue
-            index = choice.get("index", 0) if isinstance(choice.get("index", 0), int) else 0
-            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
-            content = delta.get("content")
-            if isinstance(content, str) and content:
+        piece = api.piece(chunk)
+        if piece.error is not None:
+            raise UpstreamError(502, "upstream_error", f"the upstream LLM reported an error mid-stream: {piece.error}")
+        self.meta.update(piece.meta)
+        for index, content in piece.texts:
+            if content:
                 self.texts[index] = self.texts.get(index, "") + content
                 self.tokens_since_check += 1
             ends[index] = len(self.texts.get(index, ""))
-            if choice.get("finish_reason"):
-                self.finished = True
+        self.finished |= piece.finished
         return ends
 
     def unchecked(self) -> list[int]:
@@ -263,41 +228,61 @@ class _Stream:
         return out
 
 
-def blocks_partial(verdict: Verdict, threshold: float) -> bool:
-    """The output rail on part of an answer: stricter than on the whole one, since the harm of an answer often
-    shows only sentences after its first, when those would already be on their way to the client."""
+def blocks_partial(verdict: Verdict, threshold: float | None) -> bool:
+    """The output rail on part of an answer: stricter than on the whole one (``threshold`` on the response-harm
+    score), since the harm of an answer often shows only sentences after its first, when those would already be
+    on their way to the client. ``None``: the policy does not block harmful answers, so no stricter rule."""
     score = verdict.scores.get("response_harmful")
-    return blocks_output(verdict) or (score is not None and score >= threshold)
+    return blocks(verdict) or (threshold is not None and score is not None and score >= threshold)
 
 
-def partial_threshold(settings: ServerSettings, input_verdict: Verdict) -> float:
-    """The partial-text threshold for one answer: halved when the prompt itself looked harmful but was let
-    through (its score at or over the partial threshold)."""
+def partial_threshold(settings: ServerSettings, input_verdicts: Sequence[Verdict], *, harm_blocks: bool
+                      ) -> float | None:
+    """The partial-text threshold for one answer (None where the policy lets harmful answers through or only
+    flags them): halved when the prompt itself looked harmful but was let through (a prompt score at or over
+    the partial threshold)."""
+    if not harm_blocks:
+        return None
     threshold = settings.stream_partial_threshold
-    prompt_score = input_verdict.scores.get("prompt_harmful")
-    return threshold / 2 if prompt_score is not None and prompt_score >= threshold else threshold
+    prompt_scores = [s for v in input_verdicts if (s := v.scores.get("prompt_harmful")) is not None]
+    return threshold / 2 if prompt_scores and max(prompt_scores) >= threshold else threshold
+
+
+def response_harm_blocks(guard: Any) -> bool:
+    """Whether the guard's verdicts block a harmful answer: its policy's ``response_harmful`` rule says ``block``
+    (a guard without a policy flags every harmful answer)."""
+    from ..policy import Policy
+
+    policy = getattr(guard, "policy", None)  # a PolicyGuard, also behind the media wrapper that forwards it
+    if not isinstance(policy, Policy):
+        return True
+    rule = policy.tasks["response_harmful"]
+    return rule.enabled and rule.action == "block"
 
 
 @dataclass(frozen=True, slots=True)
 class _Call:
-    """One chat request on its way through the proxy: who asked, when, what the rails read, the input verdict."""
+    """One generation request on its way through the proxy: which API, who asked, when, what the rails read,
+    the input verdicts."""
 
+    api: Api
     request_id: str
     key_id: str | None
     received: float  # time.time() at arrival, for the audit log
     start: float  # time.perf_counter() at arrival, for latencies
     stream: bool
     conversation: Conversation
-    input_verdict: Verdict
+    inputs: tuple[GuardInput, ...]
+    input_verdicts: tuple[Verdict, ...]
 
     @property
-    def input_item(self) -> tuple[GuardInput, Verdict, str]:
-        return self.conversation.guard_input(), self.input_verdict, "input"
+    def input_items(self) -> list[tuple[GuardInput, Verdict, str]]:
+        return [(x, v, "input") for x, v in zip(self.inputs, self.input_verdicts)]
 
     def fault_item(self, error: UpstreamError) -> tuple[GuardInput, Verdict, str]:
         """An upstream fault as an output-side audit row: not flagged, with the fault as its error."""
         verdict = Verdict(tier="upstream", error=f"{error.code}: {error.message}")
-        return self.conversation.guard_input(), verdict, "output"
+        return self.inputs[0], verdict, "output"
 
     @property
     def headers(self) -> dict[str, str]:
@@ -305,12 +290,13 @@ class _Call:
 
 
 class Proxy:
-    """The chat-completions proxy of one server."""
+    """The guarding proxy of one server."""
 
     def __init__(self, runtime: Runtime, upstream: Upstream) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.upstream = upstream
+        self.harm_blocks = response_harm_blocks(runtime.default.guard)
         self._background: set[asyncio.Task[None]] = set()
 
     async def aclose(self) -> None:
@@ -331,94 +317,72 @@ class Proxy:
         rows: list[AuditRecord] = []
         for x, v, direction in items:
             rows += self.runtime.records(
-                [x], [v], request_id=call.request_id, endpoint=ENDPOINT, key_id=call.key_id,
+                [x], [v], request_id=call.request_id, endpoint=call.api.endpoint, key_id=call.key_id,
                 guard=self.runtime.default.name, received=call.received, latency_ms=latency_ms,
                 first_item=len(rows), direction=direction, upstream_called=upstream_called,
                 stream_output=self.settings.stream_output if call.stream else None)
         return rows
 
     def _log(self, call: _Call, outcome: str) -> None:
-        log.info("%s request=%s key=%s stream=%s outcome=%s ms=%.1f", ENDPOINT, call.request_id, call.key_id or "-",
+        log.info("%s request=%s key=%s stream=%s outcome=%s ms=%.1f", call.api.endpoint, call.request_id, call.key_id or "-",
                  call.stream, outcome, (time.perf_counter() - call.start) * 1000.0)
 
     async def _failed(self, call: _Call, exc: Exception, what: str) -> JSONResponse:
         """An upstream fault before any answer was sent: audited, then a 502/504 with an OpenAI error body."""
         error = exc if isinstance(exc, UpstreamError) else self.upstream.fault(exc, what)
-        await self._record(call, [call.input_item, call.fault_item(error)], upstream_called=True)
+        await self._record(call, [*call.input_items, call.fault_item(error)], upstream_called=True)
         self._log(call, error.code)
         return JSONResponse(error.body(), status_code=error.status, headers=call.headers)
 
-    # ------------------------------------------------------------------------------------------ answers
-
-    def _refusal(self, body: Mapping[str, Any], request_id: str, rail: dict[str, Any]) -> dict[str, Any]:
-        return {"id": f"chatcmpl-rg-{request_id}", "object": "chat.completion", "created": int(time.time()),
-                "model": str(body.get("model") or "railguard"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": self.settings.refusal_message},
-                             "finish_reason": "content_filter", "logprobs": None}],
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, "railguard": rail}
-
-    def _cut_chunks(self, meta: Mapping[str, Any], indices: Sequence[int], rail: dict[str, Any], *,
-                    with_refusal: bool) -> list[bytes]:
-        base = {"id": meta.get("id", f"chatcmpl-rg-{rail['request_id']}"), "object": "chat.completion.chunk",
-                "created": meta.get("created", int(time.time())), "model": meta.get("model", "railguard")}
-        out = []
-        if with_refusal:  # nothing of the answer reached the client: the refusal stands in for it
-            out.append(sse(json.dumps({**base, "choices": [
-                {"index": i, "delta": {"role": "assistant", "content": self.settings.refusal_message},
-                 "finish_reason": None, "logprobs": None} for i in indices]})))
-        out.append(sse(json.dumps({**base, "choices": [
-            {"index": i, "delta": {}, "finish_reason": "content_filter", "logprobs": None} for i in indices],
-            "railguard": rail})))
-        out.append(sse("[DONE]"))
-        return out
-
     # ---------------------------------------------------------------------------------------- the route
 
-    async def chat(self, body: Any, client_headers: Mapping[str, str], key_id: str | None):
+    async def generate(self, api: Api, body: Any, client_headers: Mapping[str, str], key_id: str | None):
+        """One railed call: the input rail, the upstream, the output rail."""
         received, start = time.time(), time.perf_counter()
-        conversation = read_conversation(body)
-        _check_sizes(conversation, self.settings)
+        conversation = api.read(body, self.settings)
+        inputs = conversation.guard_inputs()
+        _check_sizes(conversation, len(inputs), self.settings)
+        await check_media(inputs[:1], self.settings, ["messages"])
         service = self.runtime.default
-        (verdict,) = await service.judge([conversation.guard_input()])
-        call = _Call(request_id=uuid.uuid4().hex, key_id=key_id, received=received, start=start,
-                     stream=bool(body.get("stream")), conversation=conversation, input_verdict=verdict)
-        if verdict.flagged:
-            rail = rail_field(call.request_id, "input", verdict)
-            await self._record(call, [call.input_item], upstream_called=False)
+        verdicts = await service.judge(inputs, key_id=key_id)
+        call = _Call(api=api, request_id=uuid.uuid4().hex, key_id=key_id, received=received, start=start,
+                     stream=bool(body.get("stream")), conversation=conversation, inputs=tuple(inputs),
+                     input_verdicts=tuple(verdicts))
+        message = self.settings.refusal_message
+        if any(blocks(v) for v in verdicts):
+            rail = rail_field(call.request_id, "input", verdicts)
+            await self._record(call, call.input_items, upstream_called=False)
             self._log(call, "blocked-input")
             if call.stream:
-                chunks = self._cut_chunks({}, [0], rail, with_refusal=True)
+                chunks = api.cut({}, [0], rail, message, with_refusal=True)
                 return StreamingResponse(_iterate(chunks), media_type="text/event-stream", headers=call.headers)
-            return JSONResponse(self._refusal(body, call.request_id, rail), headers=call.headers)
+            return JSONResponse({**api.refusal(body, call.request_id, message), "railguard": rail},
+                                headers=call.headers)
         upstream_headers = self.upstream.headers(client_headers)
         if call.stream:
             return await self._open_stream(call, body, upstream_headers)
         try:
-            response = await self.upstream.client.post(self.upstream.url("chat/completions"), json=body,
+            response = await self.upstream.client.post(self.upstream.url(api.path), json=body,
                                                        headers=upstream_headers)
             await self.upstream.check_status(response)
             if response.status_code >= 400:  # the client's mistake (bad model name, bad key): theirs to see
-                await self._record(call, [call.input_item], upstream_called=True)
+                await self._record(call, call.input_items, upstream_called=True)
                 return _relay(response, call.headers)
             answer = _json_or_fault(response.content, "an answer")
-            choices = answer.get("choices") if isinstance(answer, dict) else None
-            if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
-                raise UpstreamError(502, "upstream_bad_response", "the upstream LLM's answer has no 'choices' list")
+            try:
+                texts = api.texts(answer)
+            except BadAnswer as exc:
+                raise UpstreamError(502, "upstream_bad_response", str(exc)) from None
         except (httpx.HTTPError, UpstreamError) as exc:
             return await self._failed(call, exc, "answer")
-        texts = {i: message_text(c["message"].get("content")) if isinstance(c.get("message"), dict) else ""
-                 for i, c in enumerate(choices)}
         checked = [i for i, text in texts.items() if text]
         outputs = [conversation.output_input(texts[i]) for i in checked]
-        verdicts = await service.judge(outputs) if outputs else []
-        blocked = False
-        for i, v in zip(checked, verdicts):
-            if blocks_output(v):
-                blocked = True
-                choices[i] = {**choices[i], "message": {"role": "assistant", "content": self.settings.refusal_message},
-                              "finish_reason": "content_filter"}
-        answer["railguard"] = rail_field(call.request_id, "output" if blocked else None, verdict, verdicts)
-        await self._record(call, [call.input_item, *((x, v, "output") for x, v in zip(outputs, verdicts))],
+        output_verdicts = await service.judge(outputs, key_id=key_id) if outputs else []
+        blocked = [i for i, v in zip(checked, output_verdicts) if blocks(v)]
+        if blocked:
+            api.replace(answer, blocked, message)
+        answer["railguard"] = rail_field(call.request_id, "output" if blocked else None, verdicts, output_verdicts)
+        await self._record(call, [*call.input_items, *((x, v, "output") for x, v in zip(outputs, output_verdicts))],
                            upstream_called=True)
         self._log(call, "blocked-output" if blocked else "passed")
         return JSONResponse(answer, headers=call.headers)
@@ -427,13 +391,13 @@ class Proxy:
         """Connect and read the first event before answering, so early faults are real 502/504 answers."""
         response: httpx.Response | None = None
         try:
-            request = self.upstream.client.build_request("POST", self.upstream.url("chat/completions"), json=body,
+            request = self.upstream.client.build_request("POST", self.upstream.url(call.api.path), json=body,
                                                          headers=upstream_headers)
             response = await self.upstream.client.send(request, stream=True)
             await self.upstream.check_status(response)
             if response.status_code >= 400:
                 await response.aread()
-                await self._record(call, [call.input_item], upstream_called=True)
+                await self._record(call, call.input_items, upstream_called=True)
                 return _relay(response, call.headers)
             if "text/event-stream" not in response.headers.get("content-type", "text/event-stream"):
                 await response.aread()
@@ -456,6 +420,7 @@ class Proxy:
                             ) -> AsyncIterator[bytes]:
         settings = self.settings
         mode = settings.stream_output
+        api = call.api
         conversation = call.conversation
         state = _Stream()
         written = False
@@ -463,9 +428,9 @@ class Proxy:
 
         def rows(extra: Sequence[tuple[GuardInput, Verdict, str]] = ()) -> list[AuditRecord]:
             outputs = [(conversation.output_input(state.texts[i]), v, "output") for i, v in state.verdicts.items()]
-            return self._rows(call, [call.input_item, *outputs, *extra], upstream_called=True)
+            return self._rows(call, [*call.input_items, *outputs, *extra], upstream_called=True)
 
-        threshold = partial_threshold(settings, call.input_verdict)
+        threshold = partial_threshold(settings, call.input_verdicts, harm_blocks=self.harm_blocks)
         holdback = settings.stream_holdback_chars if mode == "window" else 0
 
         async def check(*, whole: bool = False) -> list[int]:
@@ -479,7 +444,7 @@ class Proxy:
             failed = []
             for i, v in zip(indices, verdicts):
                 state.verdicts[i] = v
-                if blocks_output(v) if whole else blocks_partial(v, threshold):
+                if blocks(v) if whole else blocks_partial(v, threshold):
                     failed.append(i)
                 else:
                     state.checked[i] = len(snapshot[i])
@@ -492,10 +457,10 @@ class Proxy:
                 if payload == "[DONE]":
                     state.finished = True
                     break
-                ends = state.add(_json_or_fault(payload, "a stream chunk"))
+                ends = state.add(_json_or_fault(payload, "a stream chunk"), api)
                 if mode == "live":
                     state.sent_content |= any(ends.values())
-                    yield sse(payload)
+                    yield api.event(payload)
                 else:
                     state.held.append((payload, ends))
                 if mode != "buffer" and state.due(settings):
@@ -503,7 +468,7 @@ class Proxy:
                     if failed:
                         break
                     for released in state.releasable(holdback):
-                        yield sse(released)
+                        yield api.event(released)
                 payload = await anext(payloads, None)
             else:
                 if not state.finished:
@@ -516,17 +481,18 @@ class Proxy:
                 await response.aclose()  # the upstream sees the disconnect and stops generating
                 await self.runtime.write(rows())
                 written = True
-                rail = rail_field(call.request_id, "output", call.input_verdict, list(state.verdicts.values()))
-                for chunk in self._cut_chunks(state.meta, sorted(state.texts) or [0], rail,
-                                              with_refusal=not state.sent_content):
+                rail = rail_field(call.request_id, "output", call.input_verdicts, list(state.verdicts.values()))
+                for chunk in api.cut(state.meta, sorted(state.texts) or [0], rail, settings.refusal_message,
+                                     with_refusal=not state.sent_content):
                     yield chunk
                 return
             await self.runtime.write(rows())
             written = True
             for released in [payload for payload, _ in state.held]:
-                yield sse(released)
+                yield api.event(released)
             state.held.clear()
-            yield sse("[DONE]")
+            if api.ends_with_done:
+                yield sse("[DONE]")
         except (httpx.HTTPError, UpstreamError) as exc:
             error = exc if isinstance(exc, UpstreamError) else self.upstream.fault(exc, "send the next chunk")
             outcome = error.code
@@ -562,7 +528,14 @@ class Proxy:
 
     async def passthrough(self, method: str, path: str, query: bytes, body: bytes,
                           client_headers: Mapping[str, str], content_type: str | None):
-        """Any other ``/v1/*`` call, sent to the upstream as it came; its answer streamed back as it comes."""
+        """An allowed other ``/v1/*`` call, sent to the upstream as it came; its answer streamed back as it comes.
+        A call no rail covers and ``upstream_passthrough`` does not allow gets 403."""
+        if not passthrough_allowed(method, path, self.settings.upstream_passthrough):
+            log.info("pass-through %s /v1/%s refused: not in upstream_passthrough", method, path)
+            raise APIError(403, f"{method.upper()} /v1/{path} is not passed to the upstream LLM: railguard has no rail "
+                                "for it and the operator's upstream_passthrough setting does not allow it (allowed: "
+                                f"{', '.join(self.settings.upstream_passthrough) or 'nothing'})",
+                           code="route_not_allowed")
         url = self.upstream.url(path) + (f"?{query.decode('latin-1')}" if query else "")
         headers = self.upstream.headers(client_headers, content_type=content_type, forward_all=True)
         try:
@@ -604,9 +577,21 @@ async def _iterate(chunks: Sequence[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def _check_sizes(conversation: Conversation, settings: ServerSettings) -> None:
-    from .routes.limits import check_text
+def _check_sizes(conversation: Conversation, inputs: int, settings: ServerSettings) -> None:
+    """413 over ``proxy_max_chars`` (all turns and documents together) or ``max_items`` texts to judge. A text
+    longer than ``max_input_chars`` is not refused: it is judged in pieces, each one of the texts."""
+    if conversation.chars > settings.proxy_max_chars:
+        raise APIError(413, f"the request holds {conversation.chars:,} characters of text to judge; the proxy's limit "
+                            f"is {settings.proxy_max_chars:,} (proxy_max_chars): shorten the conversation or its "
+                            "documents", code="input_too_large", param="messages")
+    if inputs > settings.max_items:
+        raise APIError(413, f"the conversation gives {inputs:,} texts to judge (user turns, and pieces of "
+                            f"{settings.max_input_chars:,} characters of long texts); the limit is "
+                            f"{settings.max_items:,} (max_items): start a new conversation or drop old turns",
+                       code="too_many_inputs", param="messages")
 
-    check_text(conversation.prompt, settings, param="messages")
-    for doc in conversation.documents:
-        check_text(doc, settings, param="messages")
+
+def passthrough_allowed(method: str, path: str, patterns: Sequence[str]) -> bool:
+    """Whether ``METHOD /v1/path`` matches one of the ``upstream_passthrough`` patterns (``*`` is a wildcard)."""
+    route = f"{method.upper()} /v1/{path.lstrip('/')}"
+    return any(fnmatch.fnmatchcase(route, pattern) for pattern in patterns)

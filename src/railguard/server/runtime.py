@@ -81,6 +81,14 @@ def input_cost(x: GuardInput) -> int:
     return chars + MEDIA_COST_CHARS * (len(x.images) + len(x.audio))
 
 
+def _installed(name: str) -> bool:
+    """Whether the packages a configured guard name's kind needs are installed here."""
+    try:
+        return registry.missing_extra(name.partition(":")[0]) is None
+    except RailguardError:  # not a registry kind: its load says what is wrong
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     request_id: str
@@ -147,12 +155,17 @@ class Runtime:
         return [None] * len(records)
 
     def model_names(self) -> dict[str, str]:
-        """Guards a request may name, with descriptions; the server's own guard first."""
+        """Guards a request may name and this install can serve, with descriptions; the server's own guard first.
+
+        A registry kind is listed only when its bare name can be built (``hf`` needs a path: the operator names
+        one in ``models``) and its extra is installed."""
         names = {self.settings.guard: "the server's default guard"}
         for name in self.settings.models:
-            names.setdefault(name, "a guard configured on this server")
+            if _installed(name):
+                names.setdefault(name, "a guard configured on this server")
         for kind, description in registry.available().items():
-            names.setdefault(kind, description)
+            if not registry.needs(kind).argument and registry.missing_extra(kind) is None:
+                names.setdefault(kind, description)
         return names
 
     async def service(self, model: str | None) -> GuardService:
@@ -164,10 +177,8 @@ class Runtime:
         # Only bare registry kinds and the operator's `models`: a client's ``kind:argument`` could point the
         # server at arbitrary paths or hosts.
         configured = model in self.settings.models
-        if not configured and (":" in model or model not in registry.available()):
-            known = ", ".join(self.model_names())
-            raise APIError(404, f"the model '{model}' does not exist on this server; available: {known}",
-                           code="model_not_found", param="model")
+        if not configured:
+            self._check_servable(model)
         async with self._load_lock:
             if model not in self.services:
                 try:
@@ -179,6 +190,22 @@ class Runtime:
                                    code="model_unavailable", type=SERVER_ERROR, param="model") from None
                 await self._add(model, guard)
         return self.services[model]
+
+    def _check_servable(self, model: str) -> None:
+        """404 for a name a client may not ask for here: unknown, needing an argument, or needing an extra."""
+        known = ", ".join(self.model_names())
+        if ":" in model or model not in registry.available():
+            raise APIError(404, f"the model '{model}' does not exist on this server; available: {known}",
+                           code="model_not_found", param="model")
+        if registry.needs(model).argument:
+            raise APIError(404, f"the guard '{model}' needs an argument ({model}:...), which only the server's operator "
+                                f"can give (the models setting); available: {known}",
+                           code="model_not_available", param="model")
+        extra = registry.missing_extra(model)
+        if extra is not None:
+            raise APIError(404, f"the guard '{model}' is not installed on this server: its operator can add it with "
+                                f"pip install 'railguard[{extra}]'; available: {known}",
+                           code="model_not_available", param="model")
 
     async def decide(self, inputs: Sequence[GuardInput], *, model: str | None, endpoint: str,
                      key_id: str | None) -> Decision:

@@ -62,6 +62,8 @@ class ServerSettings(BaseSettings):
                            "(fail-closed); never for a request that timed out waiting behind other requests")
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
         (), description="keys accepted as 'Authorization: Bearer KEY'; none means no authentication")
+    public_docs: bool = Field(
+        False, description="serve /docs, /redoc and /openapi.json without a key even when api_keys are set")
     audit_url: str = Field("sqlite:///./railguard-audit.db",
                            description="audit store: sqlite:///PATH (WAL) or postgresql://USER@HOST/DB")
     audit_salt: SecretStr | None = Field(
@@ -78,8 +80,22 @@ class ServerSettings(BaseSettings):
     max_connections: int = Field(
         1024, ge=1, description="most open connections and requests in progress per worker (over it: 503)")
     upstream_url: str | None = Field(
-        None, description="an OpenAI-compatible LLM API (e.g. http://localhost:11434/v1): serve a guarding proxy "
-                          "at /v1/chat/completions and pass other /v1/* calls through")
+        None, description="an OpenAI-compatible LLM API (e.g. http://localhost:11434/v1): serve a guarding proxy with "
+                          "input and output rails at /v1/chat/completions, /v1/completions and /v1/responses")
+    upstream_passthrough: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("GET /v1/models", "GET /v1/models/*"),
+        description="other /v1/* calls passed to the upstream unguarded, as 'METHOD /v1/path' patterns "
+                    "(comma-separated, * matches anything), e.g. 'GET /v1/models,POST /v1/embeddings'; any other call "
+                    "gets 403")
+    proxy_max_chars: int = Field(
+        2_097_152, ge=1, description="most characters of text the proxy judges in one request, all user turns and "
+                                     "documents together (else 413): a text longer than max_input_chars is judged "
+                                     "in overlapping pieces, the worst deciding, so 1 MiB of context fits")
+    proxy_max_body_bytes: int = Field(
+        8_388_608, ge=1024, description="largest request body of the proxy's railed routes in bytes (else 413)")
+    proxy_recent_turns: int = Field(
+        4, ge=1, le=64, description="how many of the last user turns the proxy also judges joined, so that a request "
+                                    "split across turns is seen whole")
     upstream_api_key: SecretStr | None = Field(
         None, description="key sent to the upstream (none: the client's Authorization header is passed on, "
                           "unless it is a railguard API key)")
@@ -122,7 +138,19 @@ class ServerSettings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL such as http://localhost:8080/v1")
         return value
 
-    @field_validator("api_keys", "models", mode="before")
+    @field_validator("upstream_passthrough")
+    @classmethod
+    def _check_passthrough(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for entry in value:
+            method, _, path = entry.strip().partition(" ")
+            path = path.strip()
+            if not method.isalpha() or not path.startswith("/v1/"):
+                raise ValueError(f"{entry!r} must read 'METHOD /v1/path', e.g. 'POST /v1/embeddings'")
+            out.append(f"{method.upper()} {path}")
+        return tuple(out)
+
+    @field_validator("api_keys", "models", "upstream_passthrough", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -168,7 +196,7 @@ def setting_help() -> list[tuple[str, str, str]]:
     rows = []
     for name, info in ServerSettings.model_fields.items():
         default = info.get_default(call_default_factory=True)
-        shown = "none" if default in (None, ()) else str(default)
+        shown = "none" if default in (None, ()) else ",".join(default) if isinstance(default, tuple) else str(default)
         rows.append((ENV_PREFIX + name.upper(), shown, info.description or ""))
     return rows
 

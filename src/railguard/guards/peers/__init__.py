@@ -19,7 +19,8 @@ PEERS: dict[str, str] = {
 }
 
 
-@register("peer", "a guard from another project, run here: " + ", ".join(f"peer:{p}" for p in PEERS))
+@register("peer", "a guard from another project, run here: " + ", ".join(f"peer:{p}" for p in PEERS),
+          extra="peers", modules=("svguardian",), argument=True)
 def _peer(argument: str | None = None, **options) -> Guard:
     if not argument:
         raise ConfigError(f"name the peer guard, e.g. peer:svguardian; known peers: {', '.join(PEERS)}")

@@ -1,6 +1,7 @@
-"""The guarding proxy's routes (only with an upstream): ``POST /v1/chat/completions`` and every other ``/v1/*``
-path passed through to the upstream. railguard's own ``/v1/moderations``, ``/v1/guard`` and ``/v1/models``
-keep answering themselves; the pass-through is registered after them."""
+"""The guarding proxy's routes (only with an upstream): the railed generation routes ``POST /v1/chat/completions``,
+``POST /v1/completions`` and ``POST /v1/responses``, and the pass-through of the other ``/v1/*`` calls that
+``upstream_passthrough`` allows (403 for the rest). railguard's own ``/v1/moderations``, ``/v1/guard`` and
+``/v1/railguard/models`` keep answering themselves; the pass-through is registered after them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 from fastapi import APIRouter, Request
 
 from ...errors import RailguardError
+from ..apis import RAILED
 from ..deps import KeyIdDep
 from ..errors import APIError
 from ..middleware import ORIGINAL_CONTENT_TYPE
@@ -25,16 +27,20 @@ def _proxy(request: Request) -> Proxy:
     return proxy
 
 
-@router.post("/v1/chat/completions")
-async def chat_completions(request: Request, key_id: KeyIdDep):
+async def _railed(request: Request, key_id: KeyIdDep):
+    api = RAILED[request.url.path]
     raw = await request.body()
     if not raw:
-        raise APIError(400, "the request body is empty; send a chat completion request", code="empty_body")
+        raise APIError(400, f"the request body is empty; send a {api.endpoint} request", code="empty_body")
     try:
         body = json.loads(raw)
     except ValueError:
         raise APIError(400, "the request body is not valid JSON", code="invalid_json") from None
-    return await _proxy(request).chat(body, request.headers, key_id)
+    return await _proxy(request).generate(api, body, request.headers, key_id)
+
+
+for _path in RAILED:
+    router.add_api_route(_path, _railed, methods=["POST"], name=_path.removeprefix("/v1/").replace("/", "_"))
 
 
 @passthrough_router.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],

@@ -1,0 +1,251 @@
+"""What the proxy's rails read from a generation request: the user's turns, the documents, images and audio.
+
+Chat completions (``messages``), completions (``prompt``, ``suffix``) and responses (``input``,
+``instructions``) are read into one :class:`Conversation`. Roles are case-insensitive. Content is a string, a
+list of parts, or one part object; text parts are ``text``, ``input_text``, ``output_text`` and ``refusal``,
+image parts ``image_url`` and ``input_image``, audio parts ``input_audio``. Anything else is refused with 400:
+a rail never skips what it cannot read, since the model would read it unjudged.
+
+The input rail judges (see :meth:`Conversation.guard_inputs`): the last user turn with every document as
+context (system, developer, tool and function messages, ``instructions``, function call outputs: where
+indirect prompt injections hide) and with the images and audio; each earlier user turn on its own; and the
+recent user turns joined, so that a request split across turns is seen whole. Long texts are judged in
+overlapping pieces (the worst decides) rather than refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..types import GuardInput
+from .errors import APIError
+from .media import decode
+from .settings import ServerSettings
+
+USER_ROLE = "user"
+# Roles whose text the model reads but the user did not type: where indirect prompt injections hide.
+DOCUMENT_ROLES = frozenset({"tool", "function", "system", "developer"})
+# The model's own earlier turns: read for their shape, not judged (the output rail judged them when they were new).
+MODEL_ROLES = frozenset({"assistant"})
+TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+IMAGE_PARTS = frozenset({"image_url", "input_image"})
+# Responses API items that are the model's own output, carried back into the next request.
+_MODEL_ITEMS = frozenset({"function_call", "reasoning", "custom_tool_call", "web_search_call", "file_search_call"})
+_TOOL_OUTPUT_ITEMS = frozenset({"function_call_output", "custom_tool_call_output"})
+_JOIN = "\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """The user's turns (in order), the documents the model reads, and the images and audio of the request."""
+
+    turns: tuple[str, ...] = ()
+    documents: tuple[str, ...] = ()
+    images: tuple[bytes, ...] = ()
+    audio: tuple[bytes, ...] = ()
+    recent: int = 4  # how many of the last user turns are also judged joined
+    piece_chars: int = 32_768  # a longer text is judged in overlapping pieces of this many characters
+
+    @property
+    def prompt(self) -> str:
+        """The text the answer is judged as the response to: the recent user turns, joined."""
+        return _JOIN.join(self.turns[-self.recent:])
+
+    @property
+    def chars(self) -> int:
+        return sum(map(len, self.turns)) + sum(map(len, self.documents))
+
+    def guard_inputs(self) -> list[GuardInput]:
+        """What the input rail judges; the first is the last user turn with the documents and media.
+
+        A text longer than ``piece_chars`` is judged in overlapping pieces, each an input of its own, and the
+        documents are packed into inputs of at most ``piece_chars``: the worst piece decides, and a long request
+        takes turns with other requests in the micro-batcher instead of holding the guard for one long call."""
+        piece_chars = self.piece_chars
+        last = self.turns[-1] if self.turns else ""
+        groups = _pack([p for doc in self.documents for p in pieces(doc, piece_chars)], piece_chars)
+        first, *rest = pieces(last, piece_chars)
+        out = [GuardInput(prompt=first, context=groups[0] if groups else (), images=self.images, audio=self.audio)]
+        out += [GuardInput(prompt=p) for p in rest]
+        out += [GuardInput(prompt="", context=group) for group in groups[1:]]
+        seen = {last}
+        earlier = [t for t in self.turns[:-1] if t.strip()]
+        if len(self.turns) > 1:
+            earlier.append(self.prompt)
+        for turn in earlier:
+            if turn not in seen:
+                seen.add(turn)
+                out += [GuardInput(prompt=p) for p in pieces(turn, piece_chars)]
+        return out
+
+    def output_input(self, completion: str) -> GuardInput:
+        """An answer as the rail judges it: the response to the recent turns (their last ``piece_chars``)."""
+        return GuardInput(prompt=self.prompt[-self.piece_chars:], response=completion)
+
+
+# Consecutive pieces of a long text share this many characters, so that a sentence (or an encoder window of a
+# few hundred tokens) cut by one piece's end is whole in the next.
+PIECE_OVERLAP = 2048
+
+
+def pieces(text: str, size: int) -> list[str]:
+    """``text`` in pieces of at most ``size`` characters, consecutive ones overlapping (one piece if it fits)."""
+    if len(text) <= size:
+        return [text]
+    overlap = min(PIECE_OVERLAP, size // 4)
+    step = size - overlap
+    return [text[i:i + size] for i in range(0, len(text) - overlap, step)]
+
+
+def _pack(texts: list[str], size: int) -> list[tuple[str, ...]]:
+    """Texts of at most ``size`` characters each, in order, grouped into groups of at most ``size`` in all."""
+    groups: list[list[str]] = []
+    total = 0
+    for text in texts:
+        if not groups or total + len(text) > size:
+            groups.append([])
+            total = 0
+        groups[-1].append(text)
+        total += len(text)
+    return [tuple(g) for g in groups]
+
+
+@dataclass(slots=True)
+class _Reader:
+    """Collects a request's parts; ``param`` names where each came from in a 400."""
+
+    settings: ServerSettings
+    turns: list[str] = field(default_factory=list)
+    documents: list[str] = field(default_factory=list)
+    images: list[bytes] = field(default_factory=list)
+    audio: list[bytes] = field(default_factory=list)
+
+    def conversation(self) -> Conversation:
+        return Conversation(turns=tuple(self.turns), documents=tuple(d for d in self.documents if d.strip()),
+                            images=tuple(self.images), audio=tuple(self.audio),
+                            recent=self.settings.proxy_recent_turns, piece_chars=self.settings.max_input_chars)
+
+    def message(self, role: Any, content: Any, param: str) -> None:
+        if not isinstance(role, str) or not role.strip():
+            raise _bad(f"'{param}.role' must be a string such as \"user\"", f"{param}.role")
+        role = role.strip().lower()
+        if role == USER_ROLE:
+            self.turns.append(self.content(content, f"{param}.content"))
+        elif role in DOCUMENT_ROLES:
+            self.documents.append(self.content(content, f"{param}.content"))
+        elif role in MODEL_ROLES:
+            self.content(content, f"{param}.content", media=False)
+        else:
+            known = ", ".join(sorted({USER_ROLE, *DOCUMENT_ROLES, *MODEL_ROLES}))
+            raise _bad(f"'{param}.role' is {role!r}; railguard judges the roles {known}", f"{param}.role")
+
+    def content(self, content: Any, param: str, *, media: bool = True) -> str:
+        """The text of a message's content; its images and audio are kept (``media``) for the input rail."""
+        if content is None or isinstance(content, str):
+            return content or ""
+        parts = [content] if isinstance(content, Mapping) else content
+        if not isinstance(parts, list):
+            raise _bad(f"'{param}' must be a string, a content part or a list of content parts", param)
+        texts = []
+        for j, part in enumerate(parts):
+            where = f"{param}[{j}]" if isinstance(content, list) else param
+            if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+                raise _bad(f"'{where}' must be a content part object with a 'type'", where)
+            kind = part["type"]
+            if kind in TEXT_PARTS or kind == "refusal":
+                text = part.get("refusal" if kind == "refusal" else "text")
+                if not isinstance(text, str):
+                    raise _bad(f"'{where}' is a {kind} part without a string '{'refusal' if kind == 'refusal' else 'text'}'",
+                               where)
+                texts.append(text)
+            elif kind in IMAGE_PARTS:
+                url = part.get("image_url")
+                url = url.get("url") if isinstance(url, Mapping) else url
+                if not isinstance(url, str):
+                    raise _bad(f"'{where}' is an image part without an image URL (a data: URL; file ids cannot be "
+                               "judged)", where)
+                image = decode(url, kind="image", param=where, limit=self.settings.max_image_bytes)
+                if media:
+                    self.images.append(image)
+            elif kind == "input_audio":
+                data = part.get("input_audio")
+                data = data.get("data") if isinstance(data, Mapping) else None
+                if not isinstance(data, str):
+                    raise _bad(f"'{where}' is an input_audio part without 'input_audio.data'", where)
+                clip = decode(data, kind="audio", param=where, limit=self.settings.max_audio_bytes)
+                if media:
+                    self.audio.append(clip)
+            else:
+                raise _bad(f"'{where}' is a content part of type {kind!r}, which railguard cannot judge; send text, "
+                           "image_url / input_image or input_audio parts", where)
+        return "\n".join(texts)
+
+
+def _bad(message: str, param: str | None) -> APIError:
+    return APIError(400, message, code="invalid_value", param=param)
+
+
+def _object(body: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise _bad(f"the request body must be a JSON object with {what}", None)
+    return body
+
+
+def read_chat(body: Any, settings: ServerSettings) -> Conversation:
+    """A chat completion request's ``messages``."""
+    messages = _object(body, "'model' and 'messages'").get("messages")
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, Mapping) for m in messages):
+        raise _bad("'messages' must be a non-empty list of message objects", "messages")
+    reader = _Reader(settings)
+    for i, m in enumerate(messages):
+        reader.message(m.get("role"), m.get("content"), f"messages[{i}]")
+    return reader.conversation()
+
+
+def read_completion(body: Any, settings: ServerSettings) -> Conversation:
+    """A (legacy) completion request's ``prompt`` (a string or a list of them) and ``suffix``."""
+    body = _object(body, "'model' and 'prompt'")
+    prompt = body.get("prompt")
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise _bad("'prompt' must be a string or a non-empty list of strings (token ids cannot be judged)", "prompt")
+    reader = _Reader(settings)
+    reader.turns += prompts
+    suffix = body.get("suffix")
+    if suffix is not None:
+        if not isinstance(suffix, str):
+            raise _bad("'suffix' must be a string", "suffix")
+        reader.documents.append(suffix)
+    return reader.conversation()
+
+
+def read_response(body: Any, settings: ServerSettings) -> Conversation:
+    """A responses request's ``input`` (a string or a list of items) and ``instructions`` (system context)."""
+    body = _object(body, "'model' and 'input'")
+    reader = _Reader(settings)
+    instructions = body.get("instructions")
+    if instructions is not None:
+        if not isinstance(instructions, str):
+            raise _bad("'instructions' must be a string", "instructions")
+        reader.documents.append(instructions)
+    items = body.get("input")
+    if isinstance(items, str):
+        reader.turns.append(items)
+        return reader.conversation()
+    if not isinstance(items, list) or not items:
+        raise _bad("'input' must be a string or a non-empty list of input items", "input")
+    for i, item in enumerate(items):
+        where = f"input[{i}]"
+        if not isinstance(item, Mapping):
+            raise _bad(f"'{where}' must be an input item object", where)
+        kind = item.get("type", "message")
+        if kind == "message" or (kind is None and "role" in item):
+            reader.message(item.get("role"), item.get("content"), where)
+        elif kind in _TOOL_OUTPUT_ITEMS:
+            reader.documents.append(reader.content(item.get("output"), f"{where}.output", media=False))
+        elif kind not in _MODEL_ITEMS:
+            raise _bad(f"'{where}' is an input item of type {kind!r}, which railguard cannot judge; send message "
+                       "and function_call_output items", where)
+    return reader.conversation()
