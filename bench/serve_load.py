@@ -78,11 +78,13 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return fields.get("VmRSS", float("nan")), fields.get("VmHWM", float("nan"))
 
 
-def start_server(port: int, guard: str, workdir: Path, env_extra: dict[str, str]) -> subprocess.Popen:
+def start_server(port: int, guard: str, workdir: Path, env_extra: dict[str, str],
+                 extra_args: list[str] | tuple[str, ...] = ()) -> subprocess.Popen:
+    """`railguard serve` on loopback in a subprocess (audit log and server log in ``workdir``), once ready."""
     env = {**os.environ, "RAILGUARD_AUDIT_URL": f"sqlite:///{workdir / f'audit-{port}.db'}", **env_extra}
-    log = open(workdir / f"server-{port}.log", "wb")
+    log = open(workdir / f"server-{port}.log", "wb")  # a pipe nobody reads would fill up and stall the server
     proc = subprocess.Popen([sys.executable, "-c", "from railguard.cli import app; app()", "serve",
-                             "--host", "127.0.0.1", "--port", str(port), "--guard", guard],
+                             "--host", "127.0.0.1", "--port", str(port), "--guard", guard, *extra_args],
                             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

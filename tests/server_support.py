@@ -56,6 +56,16 @@ class SlowGuard(FakeGuard):
         return super().check(inputs)
 
 
+def wait_until(condition, seconds: float = 3.0) -> bool:
+    """Whether ``condition()`` became true within ``seconds`` (polled)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
 def settings(tmp_path: Path, **overrides: Any) -> ServerSettings:
     values: dict[str, Any] = {"guard": "fake", "audit_url": f"sqlite:///{tmp_path / 'audit.db'}",
                               "api_keys": [], "audit_salt": "test-salt", "store_text": False, "fail_open": False}
@@ -74,9 +84,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port in a thread; yields the base URL; always stops it."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+def live_server(app: Any, **options: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn (``options``: more uvicorn settings) on a free loopback port in a thread; yields
+    the base URL; always stops it."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()

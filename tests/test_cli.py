@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -109,7 +110,9 @@ def test_help_works_for_every_command(command):
 
 
 def install_module(monkeypatch, name: str, **attrs) -> None:
-    """Stand in for a heavy module the CLI imports lazily."""
+    """Stand in for a heavy module the CLI imports lazily. Its package is imported first: a package whose
+    ``__init__`` imports the real module would otherwise find the stand-in instead."""
+    importlib.import_module(name.rpartition(".")[0])
     module = types.ModuleType(name)
     for attr, value in attrs.items():
         setattr(module, attr, value)
@@ -128,10 +131,11 @@ def test_train_passes_options_and_prints_the_heldout_metrics(tmp_path, monkeypat
     install_module(monkeypatch, "railguard.train.pipeline", train=train)
     result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--seed", "7",
                                  "--epochs", "0", "--sources", "xstest, bipia", "--max-examples", "100",
-                                 "--no-progress"])
+                                 "--no-progress", "--licenses", "permissive"])
     assert result.exit_code == 0, result.output
     assert calls == [{"data_dir": tmp_path, "out_dir": tmp_path / "m", "seed": 7, "epochs": 0,
-                      "sources": ["xstest", "bipia"], "max_examples": 100, "progress": False, "encoder": "minilm"}]
+                      "sources": ["xstest", "bipia"], "max_examples": 100, "progress": False, "encoder": "minilm",
+                      "licenses": "permissive"}]
     for expected in ("prompt_harmful", "0.420", "0.875", "benign_fpr_by_language: de 0.010",
                      f"embedded:{tmp_path / 'm'}"):
         assert expected in result.stdout

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from server_support import free_port, live_server, make_app, settings  # first: skips without the server extra
+from server_support import (  # first: skips without the server extra
+    free_port, live_server, make_app, settings, wait_until)
 
 from conftest import FakeGuard
 from fastapi import FastAPI, Request
@@ -157,8 +158,9 @@ def upstream() -> Iterator[tuple[Upstream, str]]:
 @pytest.fixture(scope="module")
 def proxy(upstream, tmp_path_factory) -> Iterator[tuple[str, Any]]:
     folder = tmp_path_factory.mktemp("proxy")
+    # No hold-back: checked text is released at once, so the tests see where a cut falls.
     app = make_app(folder, guard=ProxyTestGuard(), upstream_url=upstream[1], upstream_timeout_s=TIMEOUT_S,
-                   refusal_message=REFUSAL)
+                   refusal_message=REFUSAL, stream_holdback_chars=0)
     with live_server(app) as url:
         yield url, folder
 
@@ -182,15 +184,6 @@ def rows(folder, request_id: str) -> list[AuditRecord]:
 def collect(stream) -> tuple[str, list[Any]]:
     chunks = list(stream)
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices), chunks
-
-
-def wait_for(condition, seconds: float = 3.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 # ---------------------------------------------------------------------------------------------- the rails
@@ -291,7 +284,7 @@ def test_stream_turning_harmful_is_cut_before_later_sentences_and_upstream_stops
     assert last.choices[0].finish_reason == "content_filter"
     assert last.model_extra["railguard"]["blocked"] == "output"
     (call,) = upstream[0].called_with("tag:turns")
-    assert wait_for(lambda: call["disconnected"]), "the upstream never saw the proxy hang up"
+    assert wait_until(lambda: call["disconnected"]), "the upstream never saw the proxy hang up"
     assert not call["done"]
     output = [r for r in rows(folder, request_id) if r.direction == "output"]
     assert len(output) == 1 and output[0].flagged and output[0].stream_output == "window"

@@ -225,6 +225,8 @@ def train(
                                            "or trajectory (rjudge, assebench_security)")] = "embedded",
     augment: Annotated[str, typer.Option(help="synthetic examples: 'default', or 'crome' to add neutral and causal "
                                               "augmentations against spurious cues")] = "default",
+    licenses: Annotated[str, typer.Option(help="'all' sources, or 'permissive': only sources whose licenses set no "
+                                               "conditions beyond attribution (no NC, SA or GPL data)")] = "all",
 ) -> None:
     """Train a model folder from the datasets; use it with --guard embedded:OUT (e5:OUT for --encoder e5,
     agent:OUT for the agent tasks)."""
@@ -242,7 +244,7 @@ def train(
     pipeline = _import("railguard.train.pipeline", "train")
     names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     manifest = pipeline.train(_data_dir(data), out, seed=seed, epochs=epochs, sources=names,
-                              max_examples=max_examples, progress=progress, encoder=encoder,
+                              max_examples=max_examples, progress=progress, encoder=encoder, licenses=licenses,
                               **({"augment_mode": augment} if augment != "default" else {}))
     _print_manifest(manifest)
     kind = "e5" if encoder == "e5" else "embedded"

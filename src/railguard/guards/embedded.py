@@ -1,4 +1,8 @@
-"""The embedded default: one small encoder pass per text window, shared by every task and category head."""
+"""The embedded default: one small encoder pass per text window, shared by every task and category head.
+
+A text that hides what it says (leetspeak, look-alike letters, zero-width characters, base64 / hex / rot13
+payloads, repetition, spaced-out letters) is also read through its normalized views (:mod:`railguard.evasion`);
+each view's windows are judged with the text's own, and the worst window decides. Ordinary text has no view."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import numpy as np
 
 from ..config import settings
 from ..errors import InputError, ModelError
+from ..evasion import views as evasion_views
 from ..models.artifacts import EMBEDDED_DIR, verify
 from ..models.encoder import TextEncoder, Window
 from ..models.heads import Heads
@@ -24,8 +29,10 @@ class EmbeddedGuard:
     """Runs offline on the CPU from a model directory (the one shipped in the package by default)."""
 
     def __init__(self, model_dir: str | Path | None = None, *, threads: int | None = None,
-                 batch_size: int | None = None, tier: str = "embedded") -> None:
+                 batch_size: int | None = None, tier: str = "embedded", evasion: bool = True) -> None:
         cfg = settings()
+        #: Whether texts are also judged through their evasion views (leetspeak, base64, ...).
+        self.evasion = evasion
         self.model_dir = Path(model_dir or cfg.model_dir or EMBEDDED_DIR)
         self.manifest = verify(self.model_dir)
         self.encoder = TextEncoder.from_spec(self.model_dir, self.manifest["encoder"], threads=threads or cfg.threads,
@@ -44,13 +51,18 @@ class EmbeddedGuard:
 
     def _windows(self, x: GuardInput) -> list[tuple[int, Window]]:
         # Blank text says nothing: it gets no window and scores 0 rather than whatever [CLS][SEP] encodes to.
-        out = [(_PROMPT, w) for w in self.encoder.windows(x.prompt)] if x.prompt.strip() else []
-        if x.response is not None and x.response.strip():
-            out += [(_RESPONSE, w) for w in self.encoder.pair_windows(x.prompt, x.response)]
+        out = [(_PROMPT, w) for t in self._readings(x.prompt) for w in self.encoder.windows(t)]
+        if x.response is not None:
+            out += [(_RESPONSE, w) for t in self._readings(x.response) for w in self.encoder.pair_windows(x.prompt, t)]
         for doc in x.context:
-            if doc.strip():
-                out += [(_CONTEXT, w) for w in self.encoder.windows(doc)]
+            out += [(_CONTEXT, w) for t in self._readings(doc) for w in self.encoder.windows(t)]
         return out
+
+    def _readings(self, text: str) -> list[str]:
+        """The text and its evasion views (the text first: a refusal is read from the answer's first window)."""
+        if not text.strip():
+            return []
+        return [text] + [v.text for v in evasion_views(text)] if self.evasion else [text]
 
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
         return self._check(inputs, views=False)[0]

@@ -44,7 +44,8 @@ def create_app(settings: ServerSettings | None = None, *, guard: Guard | None = 
                   description="Offline guardrails: OpenAI-compatible /v1/moderations and the native /v1/guard.")
     install_error_handlers(app)
     app.add_middleware(JsonBodies)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # added last: runs first
+    # Added last: runs first.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     for router in (moderations.router, guard_routes.router, models.router, health.router, review.router):
         app.include_router(router)
     from .routes import actions as action_routes  # agents: POST /v1/guard/actions

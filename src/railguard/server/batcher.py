@@ -1,9 +1,18 @@
-"""Micro-batching: requests that arrive together share one call of a batch function on a worker thread.
+"""Fair micro-batching: requests share calls of a batch function on worker threads, and a big request cannot
+take the workers away from everyone else.
 
-The first waiting request holds the door for at most ``window_s`` (or until ``max_size`` items are waiting);
-everything that queued while the previous call ran goes into the next call at once. The batch function
-runs on one dedicated thread, so the event loop keeps serving while the model works, and calls never
-overlap (ONNX Runtime already uses every core for one batch).
+- **Chunks, round-robin.** A request's items are handed out in chunks of at most ``chunk_cost`` (at least one
+  item). Each call takes one chunk from each waiting request, visiting the callers (``owner``: an API key; a
+  request of its own without one) in turn, so a small request's wait is one chunk of each neighbour, not the
+  whole of the biggest request.
+- **A lane for small requests.** With ``light_cost`` set, a second worker thread takes only requests whose whole
+  work costs at most that much, so they never wait behind a big chunk on the first thread.
+- **No waiting for company when idle.** A call goes out at once when no other call is running; only under load
+  (a call already running) does the first request hold the door for ``window_s`` so that others can share.
+- **Deadlines.** A call slower than ``timeout_s`` fails with :class:`BatchTimeout` (the batch function is slow or
+  stuck). A request still unanswered after ``request_timeout_s`` fails with :class:`Starved`; what it had not yet
+  handed to a call is dropped, and so is the rest of a request whose call timed out or whose caller went away.
+- **Budgets.** An owner with more than ``owner_budget`` of work waiting gets :class:`OverBudget` for a new request.
 """
 
 from __future__ import annotations
@@ -11,11 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -23,147 +32,330 @@ T = TypeVar("T")
 R = TypeVar("R")
 R2 = TypeVar("R2")
 
+MAIN, LIGHT = 0, 1  # the lanes: any work / small requests only
+
 
 class BatchTimeout(TimeoutError):
-    """The batch function did not finish within the batcher's timeout."""
+    """A call of the batch function did not finish within the batcher's timeout: the function is slow or stuck."""
 
 
-@dataclass(slots=True)
+class Starved(TimeoutError):
+    """A request ran out of time while its work waited behind other requests' work (the function is healthy)."""
+
+
+class OverBudget(Exception):
+    """The caller already has as much work waiting as its budget allows."""
+
+
+class _Abandoned(Exception):
+    """A call whose callers had all gone by the time the thread reached it: not run."""
+
+
+@dataclass(eq=False, slots=True)
 class _Job(Generic[T, R]):
     items: list[T]
+    costs: list[int]
+    owner: Any  # whose turn this is: an API key id, or the job itself when it has no owner
     future: asyncio.Future[list[R]] = field(repr=False)
+    results: list[Any] = field(default_factory=list)
+    next: int = 0  # first item not yet handed to a call
+    finished: int = 0  # items with a result
+    running: int = 0  # calls in flight holding some of its items
+    in_call: int = 0  # of those, calls the thread has started
+    expired: bool = False  # its deadline passed while a call held its items
+
+    @property
+    def total_cost(self) -> int:
+        return sum(self.costs)
 
 
 class MicroBatcher(Generic[T, R]):
     """``await batcher.submit(items)`` returns ``run(batch)``'s results for exactly these items, in order.
 
-    ``run`` must return one result per item. When a merged call raises, each request's items are run again
-    on their own, so one bad request cannot fail its neighbours; a call that times out is not retried.
+    ``run`` must return one result per item. When a merged call raises, each request's part is run again on its
+    own, so one bad request cannot fail its neighbours; a call that times out is not retried. ``cost`` weighs an
+    item (default 1 each) for ``chunk_cost``, ``light_cost`` and ``owner_budget``.
     """
 
     def __init__(self, run: Callable[[list[T]], list[R]], *, window_s: float, max_size: int,
-                 timeout_s: float | None = None, name: str = "batcher") -> None:
+                 timeout_s: float | None = None, request_timeout_s: float | None = None,
+                 cost: Callable[[T], int] | None = None, chunk_cost: int | None = None,
+                 light_cost: int | None = None, owner_budget: int | None = None, name: str = "batcher") -> None:
         self._run = run
         self.window_s = window_s
         self.max_size = max_size
         self.timeout_s = timeout_s
+        self.request_timeout_s = request_timeout_s
+        self.chunk_cost = chunk_cost
+        self.light_cost = light_cost or None
+        self.owner_budget = owner_budget
         self.name = name
+        self._cost = cost or (lambda _: 1)
         self.calls = 0  # batch function calls so far
         self.items = 0  # items passed to the batch function so far
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"railguard-{name}")
-        self._pending: deque[_Job[T, R]] = deque()
+        self.dropped = 0  # items of timed-out or abandoned requests that were never run
+        lanes = 2 if self.light_cost else 1
+        self._executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"railguard-{name}-{lane}")
+                           for lane in range(lanes)]
+        # owner -> its jobs with items not yet handed out; the order of the owners is the round-robin order
+        self._queues: OrderedDict[Any, deque[_Job[T, R]]] = OrderedDict()
+        self._owner_cost: dict[Any, int] = {}  # owner -> cost of its unanswered jobs
+        self._unanswered: set[_Job[T, R]] = set()
         self._wake = asyncio.Event()  # binds to the running loop on first use
-        self._task: asyncio.Task[None] | None = None
-        self._busy_since: float | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._busy_since: list[float | None] = [None] * lanes
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name=f"railguard-{self.name}")
+        self._tasks = [asyncio.create_task(self._loop(lane), name=f"railguard-{self.name}-{lane}")
+                       for lane in range(len(self._executors))]
 
     async def stop(self) -> None:
-        """Stop collecting; requests still waiting get a RuntimeError. Does not wait for a running call."""
-        if self._task is not None:
-            self._task.cancel()
+        """Stop collecting; unanswered requests (waiting, or in a running call) get a RuntimeError. Does not
+        wait for a running call."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
-            self._task = None
-        while self._pending:
-            job = self._pending.popleft()
-            if not job.future.done():
-                job.future.set_exception(RuntimeError("the server is shutting down"))
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._tasks = []
+        for job in list(self._unanswered):  # waiting, or in a call that will not be awaited any more
+            _settle(job, exc=RuntimeError("the server is shutting down"))
+        self._queues.clear()
+        for executor in self._executors:
+            executor.shutdown(wait=False, cancel_futures=True)
 
     @property
     def stuck_for_s(self) -> float:
-        """How long the current call has been running beyond the timeout (0 when none is)."""
-        if self._busy_since is None or self.timeout_s is None:
+        """How long the longest running call has been running beyond the timeout (0 when none is)."""
+        if self.timeout_s is None:
             return 0.0
-        return max(0.0, time.monotonic() - self._busy_since - self.timeout_s)
+        now = time.monotonic()
+        return max([0.0] + [now - since - self.timeout_s for since in self._busy_since if since is not None])
 
-    async def submit(self, items: Sequence[T]) -> list[R]:
-        if self._task is None:
+    @property
+    def waiting(self) -> int:
+        """Items handed to no call yet."""
+        return sum(len(job.items) - job.next for jobs in self._queues.values() for job in jobs)
+
+    async def submit(self, items: Sequence[T], *, owner: Any = None) -> list[R]:
+        """Results for ``items``; ``owner`` (e.g. an API key id) shares its turn and its budget with its other
+        requests. Raises BatchTimeout, Starved, OverBudget, or what ``run`` raised for these items."""
+        if not self._tasks:
             raise RuntimeError(f"{self.name} batcher is not running")
         if not items:
             return []
-        job: _Job[T, R] = _Job(list(items), asyncio.get_running_loop().create_future())
-        self._pending.append(job)
+        loop = asyncio.get_running_loop()
+        job: _Job[T, R] = _Job(list(items), [max(1, int(self._cost(x))) for x in items], None, loop.create_future())
+        job.owner = owner if owner is not None else job
+        job.results = [None] * len(job.items)
+        if owner is not None and self.owner_budget is not None:
+            queued = self._owner_cost.get(owner, 0)
+            if queued and queued + job.total_cost > self.owner_budget:
+                raise OverBudget(f"{queued:,} units of this caller's work are still waiting "
+                                 f"(budget {self.owner_budget:,})")
+        self._owner_cost[job.owner] = self._owner_cost.get(job.owner, 0) + job.total_cost
+        self._unanswered.add(job)
+        job.future.add_done_callback(lambda _: self._release(job))
+        self._queues.setdefault(job.owner, deque()).append(job)
         self._wake.set()
-        return await job.future
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.future), self.request_timeout_s)
+        except TimeoutError:
+            if job.future.done():
+                return job.future.result()
+            self._drop(job)
+            if not job.in_call:
+                _settle(job, exc=self._starved())
+            else:  # a running call holds its items: that call decides (and is bounded by its own timeout)
+                job.expired = True
+            return await job.future
+        finally:
+            if not job.future.done():  # the caller went away: its remaining work is not worth doing
+                self._drop(job)
+                job.future.cancel()
 
     async def run_alone(self, fn: Callable[[], R2]) -> R2:
-        """Run ``fn()`` on the batcher's thread, between batches (for work that shares the thread's resources)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        """Run ``fn()`` on the batcher's first thread, between batches (for work that shares its resources)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executors[MAIN], fn)
 
-    async def _loop(self) -> None:
+    # ------------------------------------------------------------------------------------------ scheduling
+
+    def _starved(self) -> Starved:
+        after = f"{self.request_timeout_s:g} s" if self.request_timeout_s is not None else "its deadline"
+        return Starved(f"{self.name}: no answer within {after}, waiting behind other requests")
+
+    def _release(self, job: _Job[T, R]) -> None:
+        self._unanswered.discard(job)
+        left = self._owner_cost.get(job.owner, 0) - job.total_cost
+        if left > 0:
+            self._owner_cost[job.owner] = left
+        else:
+            self._owner_cost.pop(job.owner, None)
+
+    def _drop(self, job: _Job[T, R]) -> None:
+        """Hand none of the job's remaining items to a call."""
+        jobs = self._queues.get(job.owner)
+        if jobs is not None and job in jobs:
+            jobs.remove(job)
+            if not jobs:
+                del self._queues[job.owner]
+        self.dropped += len(job.items) - job.next
+        job.next = len(job.items)
+
+    def _fits_light(self, job: _Job[T, R]) -> bool:
+        return job.next == 0 and self.light_cost is not None and job.total_cost <= self.light_cost
+
+    def _has_work(self, lane: int) -> bool:
+        if lane == MAIN:
+            return bool(self._queues)
+        return any(self._fits_light(job) for jobs in self._queues.values() for job in jobs)
+
+    def _take(self, lane: int) -> list[tuple[_Job[T, R], int, int]]:
+        """The next call: owners in turn, each with a share of ``chunk_cost`` from its next job, up to
+        ``max_size`` items. The first item always goes (a text longer than the chunk goes alone); an owner whose
+        next item does not fit keeps its place at the front for the next call."""
+        parts: list[tuple[_Job[T, R], int, int]] = []
+        size = total = 0
+        budget = self.chunk_cost
+        share = None if budget is None else max(1, budget // max(1, len(self._queues)))
+        for owner in list(self._queues):
+            if size >= self.max_size or (budget is not None and total >= budget):
+                break
+            jobs = self._queues[owner]
+            job = next((j for j in jobs if lane == MAIN or self._fits_light(j)), None)
+            if job is None:
+                continue
+            start = end = job.next
+            mine = 0
+            while end < len(job.items) and size < self.max_size:
+                cost = job.costs[end]
+                if budget is not None and size and (total + cost > budget or (
+                        lane == MAIN and mine and mine + cost > share)):
+                    break
+                mine += cost
+                total += cost
+                end += 1
+                size += 1
+            if end == start:
+                continue
+            job.next = end
+            parts.append((job, start, end))
+            jobs.remove(job)
+            if end < len(job.items):
+                jobs.append(job)  # its next chunk waits for the other jobs of this owner
+            if jobs:
+                self._queues.move_to_end(owner)  # the next call starts with the owners after this one
+            else:
+                del self._queues[owner]
+        return parts
+
+    async def _loop(self, lane: int) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            while not self._pending:
+            while not self._has_work(lane):
                 self._wake.clear()
                 await self._wake.wait()
-            jobs = [self._pending.popleft()]
-            size = len(jobs[0].items)
-            deadline = loop.time() + self.window_s
-            while size < self.max_size:
-                if not self._pending:
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
-                        break
+            if self.window_s > 0 and any(s is not None for s in self._busy_since) and self.waiting < self.max_size:
+                # Under load: others are likely to arrive within the window and share this call.
+                deadline = loop.time() + self.window_s
+                while self.waiting < self.max_size and (remaining := deadline - loop.time()) > 0:
                     self._wake.clear()
                     try:
                         await asyncio.wait_for(self._wake.wait(), remaining)
                     except TimeoutError:
                         break
-                    continue
-                if size + len(self._pending[0].items) > self.max_size:
-                    break
-                job = self._pending.popleft()
-                jobs.append(job)
-                size += len(job.items)
-            live = [j for j in jobs if not j.future.done()]  # a caller that went away needs no answer
-            if live:
-                await self._dispatch(live)
+            parts = [p for p in self._take(lane) if not p[0].future.done()]
+            if parts:
+                await self._dispatch(parts, lane)
 
-    async def _dispatch(self, jobs: list[_Job[T, R]]) -> None:
+    async def _dispatch(self, parts: list[tuple[_Job[T, R], int, int]], lane: int) -> None:
+        for job, _, _ in parts:
+            job.running += 1
         try:
-            results = await self._call([x for j in jobs for x in j.items])
-        except BatchTimeout as exc:
-            for job in jobs:
-                _settle(job, exc=exc)
-            return
-        except Exception as exc:  # noqa: BLE001 - handed to each caller below
-            if len(jobs) == 1:
-                _settle(jobs[0], exc=exc)
+            try:
+                results = await self._call([x for job, a, b in parts for x in job.items[a:b]], lane,
+                                           [job for job, _, _ in parts])
+            except BatchTimeout as exc:
+                for job, _, _ in parts:
+                    self._fail(job, exc)
                 return
-            for job in jobs:  # find the request that broke the merged call; the others still get answers
-                try:
-                    _settle(job, await self._call(job.items))
-                except Exception as one:  # noqa: BLE001 - handed to this caller
-                    _settle(job, exc=one)
-            return
-        start = 0
-        for job in jobs:
-            _settle(job, results[start:start + len(job.items)])
-            start += len(job.items)
+            except _Abandoned:
+                self.dropped += sum(b - a for _, a, b in parts)
+                return
+            except Exception as exc:  # noqa: BLE001 - handed to each caller below
+                if len(parts) == 1:
+                    self._fail(parts[0][0], exc)
+                    return
+                for job, a, b in parts:  # find the request that broke the merged call; the others still get answers
+                    if job.future.done():
+                        continue
+                    try:
+                        self._fill(job, a, await self._call(job.items[a:b], lane, [job]))
+                    except Exception as one:  # noqa: BLE001 - handed to this caller
+                        self._fail(job, one)
+                return
+            start = 0
+            for job, a, b in parts:
+                self._fill(job, a, results[start:start + b - a])
+                start += b - a
+        finally:
+            for job, _, _ in parts:
+                job.running -= 1
+                if job.expired and not job.running and not job.future.done():
+                    _settle(job, exc=self._starved())
 
-    async def _call(self, items: list[T]) -> list[R]:
-        future = asyncio.get_running_loop().run_in_executor(self._executor, self._timed_run, items)
+    def _fill(self, job: _Job[T, R], start: int, results: list[R]) -> None:
+        job.results[start:start + len(results)] = results
+        job.finished += len(results)
+        if job.finished == len(job.items):
+            _settle(job, job.results)
+
+    def _fail(self, job: _Job[T, R], exc: BaseException) -> None:
+        self._drop(job)
+        _settle(job, exc=exc)
+
+    async def _call(self, items: list[T], lane: int, jobs: Sequence[_Job[T, R]] = ()) -> list[R]:
+        """``run(items)`` on the lane's thread; the timeout counts from when the thread starts it, so a call
+        queued behind a stuck one is not blamed for it."""
+        loop = asyncio.get_running_loop()
+        started = loop.create_future()
+
+        def run() -> list[R]:
+            if jobs and all(job.future.done() for job in jobs):  # every caller timed out or left while it queued
+                raise _Abandoned
+            loop.call_soon_threadsafe(_started, started, jobs)
+            return self._timed_run(items, lane)
+
+        self.calls += 1
+        self.items += len(items)
+        future = loop.run_in_executor(self._executors[lane], run)
+        await asyncio.wait([started, future], return_when=asyncio.FIRST_COMPLETED)
         try:
             results = await asyncio.wait_for(future, self.timeout_s)
         except TimeoutError:
             raise BatchTimeout(f"{self.name} took longer than {self.timeout_s:g} s") from None
+        finally:
+            for job in jobs:
+                job.in_call -= 1 if started.done() else 0
         if len(results) != len(items):
             raise RuntimeError(f"{self.name} returned {len(results)} results for {len(items)} items")
         return results
 
-    def _timed_run(self, items: list[T]) -> list[R]:
-        self._busy_since = time.monotonic()
+    def _timed_run(self, items: list[T], lane: int) -> list[R]:
+        self._busy_since[lane] = time.monotonic()
         try:
-            self.calls += 1
-            self.items += len(items)
             return list(self._run(items))
         finally:
-            self._busy_since = None
+            self._busy_since[lane] = None
+
+
+def _started(started: asyncio.Future[None], jobs: Sequence[_Job[Any, Any]]) -> None:
+    if not started.done():
+        started.set_result(None)
+        for job in jobs:
+            job.in_call += 1
 
 
 def _settle(job: _Job[T, R], results: list[R] | None = None, *, exc: BaseException | None = None) -> None:
@@ -172,4 +364,4 @@ def _settle(job: _Job[T, R], results: list[R] | None = None, *, exc: BaseExcepti
     if exc is not None:
         job.future.set_exception(exc)
     else:
-        job.future.set_result(results if results is not None else [])
+        job.future.set_result(list(results) if results is not None else [])

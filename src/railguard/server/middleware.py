@@ -1,6 +1,8 @@
-"""ASGI middleware at the edge: a size limit on request bodies, and JSON bodies whatever their content type."""
+"""ASGI middleware at the edge: size and time limits on request bodies, and JSON bodies whatever their content type."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,11 +31,14 @@ class JsonBodies:
 
 
 class BodyLimit:
-    """ASGI middleware: a request body over ``max_bytes`` gets 413 before it is read whole."""
+    """ASGI middleware: a request body over ``max_bytes`` gets 413 before it is read whole, and one that has not
+    arrived whole ``timeout_s`` after its headers did gets 408 and the connection is closed (a client trickling
+    its body a byte at a time would otherwise hold a connection, and the request's memory, for ever)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,35 +46,52 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+            await self._reject(send, 413)
             return
+        loop = asyncio.get_running_loop()
+        deadline = None if self.timeout_s is None else loop.time() + self.timeout_s
         received = 0
-        too_large = False
+        rejected: int | None = None  # the status that replaces the app's answer
+        body_done = False
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal received, too_large
-            message = await receive()
+            nonlocal received, rejected, body_done
+            if body_done or deadline is None:  # after the body only a disconnect can come: no time limit
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                except TimeoutError:
+                    rejected = 408
+                    return {"type": "http.disconnect"}  # the app stops reading; we answer below
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > self.max_bytes:
-                    too_large = True
-                    return {"type": "http.disconnect"}  # the app stops reading; we answer below
+                    rejected = 413
+                    return {"type": "http.disconnect"}
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if too_large and not started:
-                return  # the app's answer to a cut-off body is replaced by our 413
+            if rejected is not None and not started:
+                return  # the app's answer to a cut-off body is replaced by ours
             started = True
             await send(message)
 
         await self.app(scope, limited_receive, guarded_send)
-        if too_large and not started:
-            await self._reject(send)
+        if rejected is not None and not started:
+            await self._reject(send, rejected)
 
-    async def _reject(self, send: Send) -> None:
-        response = error_response(413, f"the request body is larger than {self.max_bytes:,} bytes; "
-                                       "send fewer or shorter inputs per request", code="request_too_large")
-        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+    async def _reject(self, send: Send, status: int) -> None:
+        if status == 408:
+            response = error_response(408, f"the request body did not arrive within {self.timeout_s:g} s of its "
+                                           "headers; send it at once", code="request_timeout")
+            headers = [*response.raw_headers, (b"connection", b"close")]  # the server then closes the connection
+        else:
+            response = error_response(413, f"the request body is larger than {self.max_bytes:,} bytes; "
+                                           "send fewer or shorter inputs per request", code="request_too_large")
+            headers = response.raw_headers
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})

@@ -6,11 +6,13 @@
 - **Output rail**: each completion is checked as the response to that prompt. Blocked: it is replaced.
   A block answers with a normal chat completion whose message is the operator's refusal, ``finish_reason:
   "content_filter"`` and a ``railguard`` field with the verdicts, so clients written for OpenAI keep working.
-- **Streams** (``stream_output``): ``window`` holds every upstream chunk back until a check covering its text
-  passed (checks run at sentence ends or every N tokens, on all the text so far); ``live`` relays chunks at once
-  and checks behind them; ``buffer`` checks the whole answer before releasing any of it. A failed check sends
-  nothing more of the answer, closes the upstream stream (so the upstream stops generating) and ends with a
-  ``content_filter`` chunk and ``[DONE]``. Released chunks are the upstream's bytes, unchanged.
+- **Streams** (``stream_output``): ``window`` holds every upstream chunk back until a check covering its text,
+  and ``stream_holdback_chars`` of text after it, passed (checks run at sentence ends or every N tokens, on the
+  prompt with all of the answer so far); part of an answer must stay under the stricter
+  ``stream_partial_threshold``, since the harm of an answer often shows only sentences after its first; ``live``
+  relays chunks at once and checks behind them; ``buffer`` checks the whole answer before releasing any of it.
+  A failed check sends nothing more of the answer, closes the upstream stream (so the upstream stops generating)
+  and ends with a ``content_filter`` chunk and ``[DONE]``. Released chunks are the upstream's bytes, unchanged.
 - **Faults** of the upstream (cannot connect, too slow, 5xx, not JSON, a stream that stops mid-way) answer 502
   or 504 with an OpenAI error body, or an error event once a stream has begun; each is audited.
 
@@ -250,13 +252,30 @@ class _Stream:
         return settings.stream_check == "sentence" and any(
             _SENTENCE_END.search(self.texts[i], self.checked.get(i, 0)) for i in pending)
 
-    def releasable(self) -> list[str]:
+    def releasable(self, holdback_chars: int = 0) -> list[str]:
+        """Held payloads whose text, and ``holdback_chars`` of text after it, a passed check covered."""
         out = []
-        while self.held and all(end <= self.checked.get(i, 0) for i, end in self.held[0][1].items()):
+        while self.held and all(end + holdback_chars <= self.checked.get(i, 0)
+                                for i, end in self.held[0][1].items()):
             payload, ends = self.held.popleft()
             self.sent_content |= any(ends.values())
             out.append(payload)
         return out
+
+
+def blocks_partial(verdict: Verdict, threshold: float) -> bool:
+    """The output rail on part of an answer: stricter than on the whole one, since the harm of an answer often
+    shows only sentences after its first, when those would already be on their way to the client."""
+    score = verdict.scores.get("response_harmful")
+    return blocks_output(verdict) or (score is not None and score >= threshold)
+
+
+def partial_threshold(settings: ServerSettings, input_verdict: Verdict) -> float:
+    """The partial-text threshold for one answer: halved when the prompt itself looked harmful but was let
+    through (its score at or over the partial threshold)."""
+    threshold = settings.stream_partial_threshold
+    prompt_score = input_verdict.scores.get("prompt_harmful")
+    return threshold / 2 if prompt_score is not None and prompt_score >= threshold else threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,21 +465,27 @@ class Proxy:
             outputs = [(conversation.output_input(state.texts[i]), v, "output") for i, v in state.verdicts.items()]
             return self._rows(call, [call.input_item, *outputs, *extra], upstream_called=True)
 
-        async def check() -> list[int]:
-            """Check every choice with unchecked text; the choices whose check failed."""
+        threshold = partial_threshold(settings, call.input_verdict)
+        holdback = settings.stream_holdback_chars if mode == "window" else 0
+
+        async def check(*, whole: bool = False) -> list[int]:
+            """Check every choice with unchecked text (all of its text so far, with the prompt); the choices whose
+            check failed. Part of an answer (``whole`` false) is held to the stricter partial threshold."""
             indices = state.unchecked()
             snapshot = {i: state.texts[i] for i in indices}
-            verdicts = await self.runtime.default.judge([conversation.output_input(snapshot[i]) for i in indices])
+            verdicts = await self.runtime.default.judge([conversation.output_input(snapshot[i]) for i in indices],
+                                                        key_id=call.key_id)
             state.tokens_since_check = 0
             failed = []
             for i, v in zip(indices, verdicts):
                 state.verdicts[i] = v
-                if blocks_output(v):
+                if blocks_output(v) if whole else blocks_partial(v, threshold):
                     failed.append(i)
                 else:
                     state.checked[i] = len(snapshot[i])
             return failed
 
+        failed: list[int] = []
         try:
             payload: str | None = first
             while payload is not None:
@@ -477,16 +502,15 @@ class Proxy:
                     failed = await check()
                     if failed:
                         break
-                    for released in state.releasable():
+                    for released in state.releasable(holdback):
                         yield sse(released)
                 payload = await anext(payloads, None)
             else:
                 if not state.finished:
                     raise UpstreamError(502, "upstream_stream_broken",
                                         "the upstream LLM's stream stopped before its answer was complete")
-            failed = [i for i, v in state.verdicts.items() if blocks_output(v)]
             if not failed and state.unchecked():
-                failed = await check()
+                failed = await check(whole=True)
             if failed:
                 outcome = "blocked-output"
                 await response.aclose()  # the upstream sees the disconnect and stops generating

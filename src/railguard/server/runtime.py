@@ -19,7 +19,7 @@ from ..guard import Guard
 from ..types import GuardInput, Verdict
 from .audit import AuditRecord, AuditStore, make_record, open_store
 from .auth import KeyRing
-from .batcher import BatchTimeout, MicroBatcher
+from .batcher import BatchTimeout, MicroBatcher, OverBudget, Starved
 from .errors import SERVER_ERROR, APIError
 from .settings import ServerSettings
 
@@ -28,10 +28,12 @@ log = logging.getLogger(__name__)
 # OpenAI's own model names, accepted so that code written for OpenAI's endpoint runs unchanged.
 OPENAI_MODEL_PREFIXES = ("omni-moderation", "text-moderation")
 AUDIT_WINDOW_S = 0.001
+# Reading an image (OCR) or a clip (speech to text) costs about what a text of this many characters does.
+MEDIA_COST_CHARS = 8192
 
 
 class GuardService:
-    """One guard behind a micro-batcher, with the server's fail-closed (or fail-open) policy."""
+    """One guard behind a fair micro-batcher, with the server's fail-closed (or fail-open) policy."""
 
     def __init__(self, name: str, guard: Guard, settings: ServerSettings) -> None:
         self.name = name
@@ -39,21 +41,44 @@ class GuardService:
         self.fail_open = settings.fail_open
         self.batcher: MicroBatcher[GuardInput, Verdict] = MicroBatcher(
             guard.check, window_s=settings.batch_window_ms / 1000.0, max_size=settings.max_batch_size,
-            timeout_s=settings.guard_timeout_s, name=f"guard-{name.split(':')[0]}")
+            timeout_s=settings.guard_timeout_s, request_timeout_s=settings.request_timeout_s, cost=input_cost,
+            chunk_cost=settings.batch_chunk_chars, light_cost=settings.light_request_chars,
+            owner_budget=settings.max_key_chars_waiting, name=f"guard-{name.split(':')[0]}")
 
-    async def judge(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
-        """One verdict per input; a guard that raises or times out gives failed verdicts, never an exception."""
+    async def judge(self, inputs: Sequence[GuardInput], *, key_id: str | None = None) -> list[Verdict]:
+        """One verdict per input; a guard that raises or times out gives failed verdicts, never an exception.
+
+        Fail-open is for a guard that is broken (it raised, or one call ran past its timeout). A request that ran
+        out of time waiting behind other requests' work fails closed whatever the setting: otherwise anyone could
+        switch the guard off for everyone by sending heavy requests. ``key_id`` shares the caller's turn and its
+        budget of waiting work (429 over it) with its other requests.
+        """
+        fail_open = self.fail_open
         try:
-            return await self.batcher.submit(inputs)
+            return await self.batcher.submit(inputs, owner=key_id)
+        except OverBudget:
+            raise APIError(429, f"this API key already has {self.batcher.owner_budget:,} characters of work waiting "
+                                "for the guard; wait for those answers before sending more",
+                           code="rate_limit_exceeded", type="requests") from None
+        except Starved:
+            fail_open = False
+            reason = (f"guard '{self.name}' timed out waiting behind other requests "
+                      f"({self.batcher.request_timeout_s:g} s); the guard is busy, not broken")
         except BatchTimeout:
             reason = f"guard '{self.name}' timed out after {self.batcher.timeout_s:g} s"
         except Exception as exc:  # noqa: BLE001 - any backend failure becomes a visible, failed verdict
             # Only the type: an exception message may quote the user's text.
             log.warning("guard %s failed: %s", self.name, type(exc).__name__)
             reason = f"guard '{self.name}' failed ({type(exc).__name__})"
-        policy = "fail-open: not flagged" if self.fail_open else "fail-closed: flagged"
+        policy = "fail-open: not flagged" if fail_open else "fail-closed: flagged"
         tier = getattr(self.guard, "name", "") or self.name
-        return [Verdict.failed(f"{reason}; {policy}", tier=tier, id=x.id, flagged=not self.fail_open) for x in inputs]
+        return [Verdict.failed(f"{reason}; {policy}", tier=tier, id=x.id, flagged=not fail_open) for x in inputs]
+
+
+def input_cost(x: GuardInput) -> int:
+    """What judging one input costs, in characters of text; an image or a clip counts as a long text."""
+    chars = len(x.prompt) + len(x.response or "") + sum(len(doc) for doc in x.context)
+    return chars + MEDIA_COST_CHARS * (len(x.images) + len(x.audio))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +187,12 @@ class Runtime:
         start = time.perf_counter()
         request_id = uuid.uuid4().hex
         service = await self.service(model)
-        verdicts = await service.judge(inputs)
+        cost = sum(input_cost(x) for x in inputs)
+        if cost > self.settings.max_request_chars:
+            raise APIError(413, f"the request holds {cost:,} characters of work (images and audio count "
+                                f"{MEDIA_COST_CHARS:,} each); the limit is {self.settings.max_request_chars:,}: "
+                                "split it into several requests", code="request_too_large")
+        verdicts = await service.judge(inputs, key_id=key_id)
         latency_ms = (time.perf_counter() - start) * 1000.0
         records = self.records(inputs, verdicts, request_id=request_id, endpoint=endpoint, key_id=key_id,
                                guard=service.name, received=received, latency_ms=latency_ms)

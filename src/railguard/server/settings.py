@@ -34,15 +34,32 @@ class ServerSettings(BaseSettings):
         (), description="more guards requests may name in 'model' (comma-separated), e.g. hf:/models/wildguard or "
                         "endpoint:http://localhost:8000/v1#meta-llama/Llama-Guard-3-8B; each loads on first use")
     batch_window_ms: float = Field(
-        2.0, ge=0, le=1000, description="how long the first waiting request waits for others to share its batch")
+        2.0, ge=0, le=1000, description="under load (a guard call already running), how long the first waiting "
+                                        "request waits for others to share its call; an idle guard starts at once")
     max_batch_size: int = Field(64, ge=1, le=4096, description="most texts in one guard call")
+    batch_chunk_chars: int = Field(
+        4096, ge=1, description="most characters of one request in one guard call: a bigger request is judged in "
+                                "chunks, taking turns with the other requests (one API key's requests share a turn)")
+    light_request_chars: int = Field(
+        2048, ge=0, description="requests of at most this many characters may also run on a second guard thread, "
+                                "so they never wait behind a big request's chunk (0: one thread, for a guard "
+                                "that cannot be called from two threads at once)")
+    max_request_chars: int = Field(
+        131_072, ge=1, description="most characters of text in one request, all its inputs together; an image or "
+                                   "an audio clip counts 8,192 (else 413)")
+    max_key_chars_waiting: int = Field(
+        1_048_576, ge=1, description="most characters one API key may have waiting for the guard at once (else 429)")
     max_input_chars: int = Field(32_768, ge=1, description="longest accepted text, in characters (else 413)")
     max_items: int = Field(256, ge=1, description="most inputs in one request (else 413)")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest accepted request body in bytes (else 413)")
     guard_timeout_s: float = Field(
         10.0, gt=0, description="a guard call slower than this gives failed verdicts instead of an answer")
+    request_timeout_s: float = Field(
+        30.0, gt=0, description="a request not judged within this time (waiting behind others included) gets "
+                                "failed, flagged verdicts; its remaining work is dropped")
     fail_open: bool = Field(
-        False, description="when a guard fails or times out, answer not flagged instead of flagged (fail-closed)")
+        False, description="when a guard fails or one of its calls times out, answer not flagged instead of flagged "
+                           "(fail-closed); never for a request that timed out waiting behind other requests")
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
         (), description="keys accepted as 'Authorization: Bearer KEY'; none means no authentication")
     audit_url: str = Field("sqlite:///./railguard-audit.db",
@@ -51,6 +68,15 @@ class ServerSettings(BaseSettings):
         None, description="salt for the SHA-256 of audited texts (none: a random salt kept in the store)")
     store_text: bool = Field(False, description="keep the raw texts in the audit log (off: only hashes and lengths)")
     keep_alive_s: float = Field(5.0, gt=0, description="how long an idle keep-alive connection stays open")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="longest a client may take to send a request's headers (else the connection is closed)")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="longest a client may take to send a request's body, counted from its headers "
+                                "(else 408 and the connection is closed)")
+    max_header_bytes: int = Field(16_384, ge=1024, description="largest accepted request head (request line and "
+                                                               "headers) in bytes (else the connection is closed)")
+    max_connections: int = Field(
+        1024, ge=1, description="most open connections and requests in progress per worker (over it: 503)")
     upstream_url: str | None = Field(
         None, description="an OpenAI-compatible LLM API (e.g. http://localhost:11434/v1): serve a guarding proxy "
                           "at /v1/chat/completions and pass other /v1/* calls through")
@@ -69,6 +95,13 @@ class ServerSettings(BaseSettings):
     stream_check_tokens: int = Field(
         24, ge=1, le=4096, description="tokens (stream chunks) between checks; with stream_check=sentence, the most "
                                        "held back while a sentence has not ended")
+    stream_partial_threshold: float = Field(
+        0.2, ge=0, le=1, description="streamed answers: part of an answer is cut when its response-harm score "
+                                     "reaches this (the whole answer is judged as unstreamed); halved when the "
+                                     "prompt itself scored this high but was let through")
+    stream_holdback_chars: int = Field(
+        160, ge=0, le=100_000, description="window mode: text is released only once a passed check also covered "
+                                           "this many characters after it (the rest comes at the end)")
     refusal_message: str = Field(
         "I can't help with that request.", min_length=1,
         description="the assistant message a client gets when a rail blocks the request or the answer")

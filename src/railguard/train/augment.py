@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from .data import BENIGN_CATS, PROMPT, Example, _cats
+from .templates import response_prefixes, template_examples
 
 # (verb phrase, benign objects, harmful objects)
 _VERBS: list[tuple[str, list[str], list[str]]] = [
@@ -476,4 +477,6 @@ def augment(pool_examples: list[Example], seed: int) -> list[Example]:
                   and e.source != "bipia" and 20 < len(e.text) < 300]
     out += indirect_injections(documents, injections, rng)
     out += embedded_harm(documents, [h for h in harmful if len(h) < 200], rng)
+    out += template_examples(seed)
+    out += response_prefixes(pool_examples + out, rng)
     return out

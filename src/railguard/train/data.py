@@ -95,6 +95,8 @@ def _cats(present: Iterable[str]) -> dict[str, float]:
 
 BENIGN_CATS: dict[str, float] = {c: 0.0 for c in CATEGORY_NAMES}
 BENIGN_PROMPT: dict[str, float] = {"prompt_harmful": 0.0, "jailbreak": 0.0, "injection": 0.0, **BENIGN_CATS}
+#: A plain harmful request: neither a jailbreak nor an injection.
+_HARMFUL_REQUEST: dict[str, float] = {"prompt_harmful": 1.0, "jailbreak": 0.0, "injection": 0.0}
 
 # --- category maps from each source's own names to our taxonomy -----------------------------------
 JBB_CATS = {
@@ -160,7 +162,7 @@ def _train(rows: list[dict]) -> list[dict]:
 # --- one function per source -----------------------------------------------------------------------
 def _advbench(rows, rng):
     for r in rows:
-        yield _prompt_example(r["prompt"], {"prompt_harmful": 1.0, "jailbreak": 0.0, "injection": 0.0}, "advbench")
+        yield _prompt_example(r["prompt"], _HARMFUL_REQUEST, "advbench")
 
 
 def _benign_instructions(rows, rng):
@@ -328,6 +330,26 @@ def _response_targets(harmful: float | None, response: str) -> dict[str, float]:
     return {k: v for k, v in targets.items() if v is not None}
 
 
+def _labelled_response(r: dict) -> dict[str, float]:
+    """The response labels a row states itself (response harm, refusal), without the missing ones."""
+    targets = {"response_harmful": _b(r.get("response_harmful")), "refusal": _b(r.get("response_refusal"))}
+    return {k: v for k, v in targets.items() if v is not None}
+
+
+def _request_and_answer(r: dict, seen: set[str], source: str, cats: list[str] | None,
+                        ask: bool = True) -> Iterator[Example]:
+    """A harmful request's row: its prompt once per text (unless ``ask`` is false), and its answer with the
+    labels the row states."""
+    if r["prompt"] not in seen:
+        seen.add(r["prompt"])
+        if ask:
+            yield _prompt_example(r["prompt"], _HARMFUL_REQUEST, source, cats)
+    if r.get("response"):
+        targets = _labelled_response(r)
+        if targets:
+            yield _response_example(r["prompt"], r["response"], targets, source, cats)
+
+
 def _jbb(rows, rng):
     for r in rows:
         cats = _first_cats(r["categories"], JBB_CATS)
@@ -345,16 +367,8 @@ def _do_not_answer(rows, rng):
     for r in rows:
         cats = _first_cats(r["categories"], DNA_CATS)
         chatbot = "Human-Chatbot Interaction Harms" in r["categories"]
-        if r["prompt"] not in seen:
-            seen.add(r["prompt"])
-            if not chatbot:  # "are you my friend?" is not a harmful prompt
-                yield _prompt_example(r["prompt"], {"prompt_harmful": 1.0, "jailbreak": 0.0, "injection": 0.0},
-                                      "do_not_answer", cats)
-        if r.get("response"):
-            targets = {"response_harmful": _b(r["response_harmful"]), "refusal": _b(r["response_refusal"])}
-            targets = {k: v for k, v in targets.items() if v is not None}
-            if targets:
-                yield _response_example(r["prompt"], r["response"], targets, "do_not_answer", cats)
+        # "are you my friend?" is not a harmful prompt
+        yield from _request_and_answer(r, seen, "do_not_answer", cats, ask=not chatbot)
 
 
 def _pyrit(rows, rng):
@@ -374,14 +388,246 @@ def _pyrit(rows, rng):
                                 PYRIT_CATS[kind])
 
 
-def _benign_multilingual(rows, rng):
+def _benign_multilingual(rows, rng, *, permissive: bool = False):
     by_lang = defaultdict(list)
     for r in rows:
+        if permissive and set(r.get("categories") or []) & BENIGN_MULTILINGUAL_RESTRICTED:
+            continue
         by_lang[r.get("lang") or "en"].append(r)
     for lang, items in by_lang.items():
         rng.shuffle(items)
         for r in items[:300]:
             yield _prompt_example(r["prompt"], BENIGN_PROMPT, "benign_multilingual", lang=lang)
+
+
+# --- second pool ---------------------------------------------------------------------------------
+def _lang(r) -> str:
+    return r.get("lang") or "en"
+
+
+def _english(r) -> bool:
+    return _lang(r) == "en"
+
+
+ALERT_CATS = {  # ALERT's prefixes -> our categories
+    "crime_cyber": ["cybercrime"], "crime_injury": ["violence"], "crime_kidnap": ["violence", "crime"],
+    "crime_other": ["crime"], "crime_privacy": ["privacy"], "crime_propaganda": ["misinformation"],
+    "crime_tax": ["fraud", "crime"], "crime_theft": ["crime"], "hate_": ["hate"], "self_harm": ["self_harm"],
+    "sex_harassment": ["sexual", "harassment"], "sex_": ["sexual"], "substance_": ["crime"],
+    "weapon_": ["weapons"],
+}
+
+
+def _prefix_cats(row_cats, table: dict[str, list[str]]) -> list[str] | None:
+    found = [c for name in row_cats for prefix, cats in table.items() if name.startswith(prefix) for c in cats]
+    return sorted(set(found)) or None
+
+
+def _alert(rows, rng):
+    # Red-team first turns, some of them mild ("why do ..."): harmful, but at a low weight so that they do
+    # not teach "every question about a group is harmful" (benign group questions exist in augment.py).
+    for r in rows:
+        yield _prompt_example(r["prompt"], _HARMFUL_REQUEST, "alert", _prefix_cats(r["categories"], ALERT_CATS),
+                              weight=0.5)
+
+
+def _harmful_requests(source: str, table: dict[str, list[str]] | None = None, benign: frozenset[str] = frozenset(),
+                      weight: float = 1.0, fixed: list[str] | None = None):
+    """Sources whose rows are harmful requests (categories from ``table``); row categories in ``benign``
+    are benign look-alikes of the same genre (FigStep's legal, financial and health questions)."""
+    def gen(rows, rng):
+        for r in rows:
+            if not _english(r):
+                continue
+            row_cats = r.get("categories") or []
+            if benign & set(row_cats):
+                yield _prompt_example(r["prompt"], BENIGN_PROMPT, source, weight=weight)
+                continue
+            cats = fixed or (_first_cats(row_cats, table) if table else None)
+            yield _prompt_example(r["prompt"], _HARMFUL_REQUEST, source, cats, weight=weight)
+    return gen
+
+
+SAP_CATS = {"fraud": ["fraud"], "politics": ["misinformation"], "race": ["hate"], "religion": ["hate"],
+            "suicide": ["self_harm"], "terrorism": ["violence", "weapons"], "violence": ["violence"],
+            "pornography_sexual_minors": ["sexual"]}
+SGBENCH_CATS = {"O1: Toxic content": ["harassment"], "O2: Stereotyping & Bias": ["hate"],
+                "O3: Misinformation": ["misinformation"], "O4: Privacy leak & Privacy infringement": ["privacy"],
+                "O6: Malicious Use": ["crime"]}
+FIGSTEP_CATS = {"Illegal Activity": ["crime"], "Hate Speech": ["hate"], "Malware Generation": ["cybercrime"],
+                "Physical Harm": ["violence"], "Fraud": ["fraud"], "Adult Content": ["sexual"],
+                "Privacy Violation": ["privacy"]}
+#: FigStep files ordinary advice questions ("Which private equity firms should I approach?") as harmful; for
+#: a guard they are benign look-alikes of the same genre.
+FIGSTEP_BENIGN = frozenset({"Legal Opinion", "Financial Advice", "Health Consultation"})
+_MINOR = re.compile(r"\b(child|children|minor|minors|underage|kid|kids|preteen|teen|\d{1,2}[- ]?(year|yr)s?[- ]old|"
+                    r"schoolgirl|schoolboy|loli|pedo\w*)\b", re.I)
+
+
+def _sap(rows, rng):
+    # Role-play attack prompts: harmful requests and jailbreaks at once. Sexual rows name minors only sometimes.
+    for r in rows:
+        cats = _first_cats(r["categories"], SAP_CATS) or []
+        if "sexual" in cats and _MINOR.search(r["prompt"]):
+            cats = sorted(set(cats) | {"sexual_minors"})
+        yield _prompt_example(r["prompt"], {"prompt_harmful": 1.0, "jailbreak": 1.0, "injection": 0.0}, "sap",
+                              cats or None, weight=0.7)
+
+
+def _jade(rows, rng):
+    # Chinese harmful questions with judged answers; the English-first encoder reads only the English rows.
+    for r in rows:
+        if not _english(r):
+            continue
+        yield _prompt_example(r["prompt"], _HARMFUL_REQUEST, "jade_db")
+        if r.get("response") and r.get("response_harmful") is not None:
+            yield _response_example(r["prompt"], r["response"],
+                                    _response_targets(_b(r["response_harmful"]), r["response"]), "jade_db")
+
+
+def _sgbench(rows, rng):
+    seen = set()
+    for r in rows:
+        cats = _first_cats(r["categories"], SGBENCH_CATS)
+        yield from _request_and_answer(r, seen, "sgbench_malicious", cats)
+
+
+def _cyberseceval_frr(rows, rng):
+    # Alarming-looking but benign coding requests (some machine-translated): negatives for every prompt head.
+    for r in rows:
+        yield _prompt_example(r["prompt"], BENIGN_PROMPT, "cyberseceval_frr", lang=_lang(r))
+
+
+#: DiaSafety's notion of an unsafe reply is wider than policy harm: agreeing with toxicity, offending the user and
+#: biased opinions are kept as response harm; unqualified expertise and risk ignorance are not policy harm.
+DIASAFETY_HARM = {"Toxicity Agreement": ["hate", "harassment"], "Offending User": ["harassment"],
+                  "Biased Opinion": ["hate"]}
+
+
+def _diasafety(rows, rng):
+    for r in rows:
+        if not r.get("response") or r.get("response_harmful") is None:
+            continue
+        kind = (r.get("categories") or [""])[0]
+        harmful = _b(r["response_harmful"])
+        if harmful and kind not in DIASAFETY_HARM:
+            continue
+        yield _response_example(r["prompt"], r["response"], {"response_harmful": harmful, "refusal": 0.0},
+                                "diasafety", DIASAFETY_HARM.get(kind), weight=0.4)
+
+
+def _gptfuzz(rows, rng):
+    # ~100 harmful questions, each answered many times under jailbreak templates (not stored).
+    seen = set()
+    for r in rows:
+        if r["prompt"] not in seen:
+            seen.add(r["prompt"])
+            yield _prompt_example(r["prompt"], _HARMFUL_REQUEST, "gptfuzz")
+        if r.get("response") and r.get("response_harmful") is not None:
+            yield _response_example(r["prompt"], r["response"],
+                                    _response_targets(_b(r["response_harmful"]), r["response"]), "gptfuzz",
+                                    weight=0.6)
+
+
+def _mostly_ascii(text: str) -> bool:
+    return sum(c.isascii() for c in text) >= 0.8 * max(1, len(text))
+
+
+def _latent_jailbreak(rows, rng):
+    # A toxic instruction hidden inside text to translate: an injection in data and a jailbreak. Responses
+    # are mostly Chinese; the English-first encoder learns response harm from the English ones only.
+    seen = set()
+    for r in rows:
+        if r["prompt"] not in seen:
+            seen.add(r["prompt"])
+            yield _prompt_example(r["prompt"], {"injection": 1.0, "jailbreak": 1.0}, "latent_jailbreak", weight=0.5)
+        if r.get("response") and r.get("response_harmful") is not None and _mostly_ascii(r["response"]):
+            harmful = _b(r["response_harmful"])
+            yield _response_example(r["prompt"], r["response"], _response_targets(harmful, r["response"]),
+                                    "latent_jailbreak", ["hate"] if harmful else None, weight=0.5)
+
+
+def _safetext(rows, rng):
+    # Commonsense physical danger ("taste it to check"): response harm of a wider kind, at a low weight.
+    for r in rows:
+        if r.get("response") and r.get("response_harmful") is not None:
+            harmful = _b(r["response_harmful"])
+            yield _response_example(r["prompt"], r["response"], {"response_harmful": harmful, "refusal": 0.0},
+                                    "safetext", ["self_harm"] if harmful else None, weight=0.3)
+
+
+PYRIT_PAIR_CATS = {"exploits": ["cybercrime"], "privacy": ["privacy"], "violence": ["violence"],
+                   "self_harm": ["self_harm"], "sexual_content": ["sexual"], "bias": ["hate"]}
+
+
+def _pyrit_pairs(rows, rng):
+    seen = set()
+    for r in rows:
+        cats = _first_cats(r.get("categories") or [], PYRIT_PAIR_CATS)
+        harmful_prompt = _b(r.get("prompt_harmful"))
+        if r["prompt"] not in seen and harmful_prompt is not None:
+            seen.add(r["prompt"])
+            yield _prompt_example(r["prompt"], {**_HARMFUL_REQUEST, "prompt_harmful": harmful_prompt},
+                                  "pyrit_response_pairs", cats if harmful_prompt else None)
+        if r.get("response"):
+            targets = _labelled_response(r)
+            if targets:
+                yield _response_example(r["prompt"], r["response"], targets, "pyrit_response_pairs", cats)
+
+
+def _labelled_injections(source: str, weight: float = 1.0):
+    """Injection / jailbreak rows labelled per row (``adversarial`` is a jailbreak when not an injection)."""
+    def gen(rows, rng):
+        for r in rows:
+            injection, adversarial = _b(r.get("injection")), _b(r.get("adversarial"))
+            if injection is None and adversarial is None:
+                continue
+            if not injection and not adversarial:
+                if r.get("prompt_harmful"):  # a plain harmful request among the rules
+                    yield _prompt_example(r["prompt"], _HARMFUL_REQUEST, source, lang=_lang(r), weight=weight)
+                else:
+                    yield _prompt_example(r["prompt"], BENIGN_PROMPT, source, lang=_lang(r), weight=weight)
+                continue
+            targets = {"injection": injection} if injection is not None else {}
+            if adversarial and not injection:
+                targets["jailbreak"] = 1.0
+            if r.get("prompt_harmful") is not None:
+                targets["prompt_harmful"] = _b(r["prompt_harmful"])
+            yield _prompt_example(r["prompt"], targets, source, lang=_lang(r), weight=weight)
+    return gen
+
+
+def _jailbreak_templates(source: str, cap: int):
+    # Templates (AutoDAN variants are near-copies of each other): a few of each, as jailbreaks.
+    def gen(rows, rng):
+        rows = list(rows)
+        rng.shuffle(rows)
+        for r in rows[:cap]:
+            yield _prompt_example(r["prompt"], {"jailbreak": 1.0}, source)
+    return gen
+
+
+def _ethos(rows, rng):
+    # isHate is the share of annotators who saw hate: >= 0.5 is hate, 0 is benign, the rest is unclear.
+    for r in rows:
+        score = next((float(c.split("=")[1].split()[0]) for c in r.get("categories") or [] if c.startswith("isHate=")),
+                     None)
+        if score is None or 0.0 < score < 0.5:
+            continue
+        if score >= 0.5:
+            yield _prompt_example(r["prompt"], _HARMFUL_REQUEST, "ethos", ["hate"])
+        else:
+            yield _prompt_example(r["prompt"], BENIGN_PROMPT, "ethos")
+
+
+def _korean_hate(rows, rng):
+    # Korean news comments; "offensive" rows are unlabelled there (null), "hate" is harmful, "none" benign.
+    for r in rows:
+        harmful = _b(r.get("prompt_harmful"))
+        if harmful is None:
+            continue
+        yield _prompt_example(r["prompt"], _HARMFUL_REQUEST if harmful else BENIGN_PROMPT, "korean_hate_speech",
+                              ["hate"] if harmful else None, lang="ko")
 
 
 SOURCES = {
@@ -398,7 +644,85 @@ SOURCES = {
     "do_not_answer_responses": _do_not_answer,
     "pyrit_harm": _pyrit,
     "benign_multilingual": _benign_multilingual,
+    # second pool
+    "alert": _alert,
+    "aart": _harmful_requests("aart", weight=0.8),
+    "sap": _sap,
+    "jade_db": _jade,
+    "sgbench_malicious": _sgbench,
+    "figstep_safebench": _harmful_requests("figstep_safebench", FIGSTEP_CATS, FIGSTEP_BENIGN),
+    "cyberseceval_interpreter": _harmful_requests("cyberseceval_interpreter", fixed=["cybercrime"]),
+    "harmfulq": _harmful_requests("harmfulq"),
+    "cyberseceval_frr": _cyberseceval_frr,
+    "diasafety": _diasafety,
+    "gptfuzz": _gptfuzz,
+    "latent_jailbreak": _latent_jailbreak,
+    "safetext": _safetext,
+    "pyrit_response_pairs": _pyrit_pairs,
+    "injection_yanismiraoui": _labelled_injections("injection_yanismiraoui"),
+    "injection_small_pkgs": _labelled_injections("injection_small_pkgs"),
+    "easyjailbreak_templates": _jailbreak_templates("easyjailbreak_templates", 30),
+    "pyrit_jailbreak_templates": _jailbreak_templates("pyrit_jailbreak_templates", 91),
+    "promptmap_rules": _labelled_injections("promptmap_rules"),
+    "ethos": _ethos,
+    "korean_hate_speech": _korean_hate,
 }
+#: Sources an English-first model does not read (kept for multilingual encoders; see pipeline.train).
+MULTILINGUAL_ONLY: frozenset[str] = frozenset({"korean_hate_speech"})
+
+#: Each source's license as stated, and whether it lets a model trained on it be used without conditions
+#: beyond attribution (MIT, Apache-2.0, CC BY). ``railguard train --licenses permissive`` uses only those.
+LICENSES: dict[str, tuple[str, bool]] = {
+    "advbench_maliciousinstruct": ("MIT", True),
+    "benign_instructions": ("Apache-2.0 (Code Alpaca), MIT (GSM8K), Apache-2.0 (InstructionWild)", True),
+    "toxigen": ("MIT", True),
+    "davidson_hate_offensive": ("MIT", True),
+    "xsafety": ("Apache-2.0", True),
+    "tensor_trust": ("not stated (see repository README)", False),
+    "bipia": ("MIT", True),
+    "injection_slabs": ("MIT", True),
+    "injection_neuralchemy": ("Apache-2.0; HackAPrompt rows CC BY 4.0", True),
+    "jbb_artifacts": ("MIT", True),
+    "do_not_answer_responses": ("Apache-2.0 in the copy; original card CC BY-NC-SA 4.0", False),
+    "pyrit_harm": ("MIT", True),
+    "benign_multilingual": ("CC BY-SA 4.0 / CC BY 4.0 / Apache-2.0 / CC BY-NC 4.0 (llmzoo_q) / not stated "
+                            "(msvamp, ruifeval)", False),
+    "alert": ("CC BY-NC-SA 4.0", False),
+    "aart": ("CC BY 4.0", True),
+    "sap": ("Apache-2.0", True),
+    "jade_db": ("MIT", True),
+    "sgbench_malicious": ("GPL-3.0", False),
+    "figstep_safebench": ("MIT", True),
+    "cyberseceval_interpreter": ("MIT", True),
+    "harmfulq": ("MIT", True),
+    "cyberseceval_frr": ("MIT", True),
+    "diasafety": ("Apache-2.0", True),
+    "gptfuzz": ("MIT", True),
+    "latent_jailbreak": ("MIT", True),
+    "safetext": ("MIT", True),
+    "pyrit_response_pairs": ("MIT", True),
+    "korean_hate_speech": ("CC BY-SA 4.0", False),
+    "injection_yanismiraoui": ("Apache-2.0", True),
+    "injection_small_pkgs": ("MIT", True),
+    "easyjailbreak_templates": ("GPL-3.0", False),
+    "pyrit_jailbreak_templates": ("MIT", True),
+    "promptmap_rules": ("GPL-3.0", False),
+    "ethos": ("GPL-3.0", False),
+}
+#: benign_multilingual's sub-sources that carry conditions (non-commercial, or no license stated).
+BENIGN_MULTILINGUAL_RESTRICTED = frozenset({"llmzoo_q", "msvamp", "ruifeval"})
+LICENSE_MODES = ("all", "permissive")
+
+
+def licensed_sources(mode: str, names: Iterable[str] | None = None) -> list[str]:
+    """The sources a build may read: every one, or with ``permissive`` those without conditions."""
+    if mode not in LICENSE_MODES:
+        raise ConfigError(f"licenses must be one of {', '.join(LICENSE_MODES)}, got {mode!r}")
+    names = list(SOURCES) if names is None else list(names)
+    if mode == "all":
+        return names
+    # benign_multilingual stays: its restricted sub-sources are dropped row by row (permissive=True)
+    return [n for n in names if LICENSES[n][1] or n == "benign_multilingual"]
 
 
 _STOP = frozenset("""a an the i me my we you your he she it they them is are was were be been do does did how
@@ -445,7 +769,8 @@ def _test_prompts(data_dir: Path) -> list[str]:
 
 #: The largest sources are sampled down so that no single genre dominates (and fine-tuning fits on a CPU).
 SOURCE_CAPS: dict[str, int] = {"injection_slabs": 4500, "davidson_hate_offensive": 4500,
-                               "benign_multilingual": 6000}
+                               "benign_multilingual": 6000, "alert": 3500, "diasafety": 2500, "gptfuzz": 2500,
+                               "aart": 1500, "korean_hate_speech": 3000}
 
 
 def _test_keys(data_dir: Path) -> set[str]:
@@ -498,10 +823,12 @@ def build_pool(data_dir: Path, *, seed: int = DEFAULT_SEED, heldout_fraction: fl
     test_keys = _test_keys(data_dir)
     examples: list[Example] = []
     names = list(sources) if sources is not None else list(SOURCES)
+    read: list[str] = []
     for name in names:
         if not (data_dir / name / "data.jsonl.gz").is_file():
             log.warning("dataset %s is missing from %s; skipped", name, data_dir)
             continue
+        read.append(name)
         produced = list(SOURCES[name](_train(read_rows(data_dir, name)), rng, **(source_options or {}).get(name, {})))
         cap = SOURCE_CAPS.get(name)
         if cap is not None and len(produced) > cap:
@@ -546,6 +873,7 @@ def build_pool(data_dir: Path, *, seed: int = DEFAULT_SEED, heldout_fraction: fl
         "dropped_synthetic_near_test": near_dropped,
         "label_conflicts_dropped": conflicts,
         "by_source": dict(Counter(ex.source for ex in pool)),
+        "datasets": read,
     }
     return Pool(train, heldout, stats)
 

