@@ -15,6 +15,7 @@ import numpy as np
 from ..config import settings
 from ..errors import InputError, ModelError
 from ..evasion import views as evasion_views
+from ..lang import script_language
 from ..models.artifacts import EMBEDDED_DIR, verify
 from ..models.encoder import TextEncoder, Window
 from ..models.heads import Heads
@@ -39,6 +40,10 @@ class EmbeddedGuard:
                                              batch_size=batch_size or cfg.batch_size)
         self.heads = Heads.load(self.model_dir, self.manifest["heads"])
         self.thresholds: dict[str, float] = dict(self.manifest["thresholds"])
+        #: Stricter thresholds for text in a writing system whose benign text the model over-flags
+        #: ({task: {script language: threshold}}, chosen on held-out benign text; see train.pipeline).
+        self.script_thresholds: dict[str, dict[str, float]] = {
+            task: dict(by) for task, by in self.manifest.get("script_thresholds", {}).items()}
         self.categories: tuple[str, ...] = tuple(h for h in self.heads.names if h not in TASKS)
         self.name = tier
         self._col = {n: i for i, n in enumerate(self.heads.names)}
@@ -162,7 +167,7 @@ class EmbeddedGuard:
             scores["refusal"] = float(response[0, col["refusal"]])
             category_rows.append(response)
         cats = np.concatenate(category_rows).max(axis=0)
-        decisions = {t: decide(scores[t], self.thresholds[t]) for t in TASKS}
+        decisions = {t: decide(scores[t], self._threshold(t, x.prompt)) for t in TASKS}
         return Verdict(
             **decisions,
             scores={k: v for k, v in scores.items() if v is not None},
@@ -172,6 +177,15 @@ class EmbeddedGuard:
             id=x.id,
             flagged=any(decisions[t] for t in FLAG_TASKS),
         )
+
+
+    def _threshold(self, task: str, prompt: str) -> float:
+        by_script = self.script_thresholds.get(task)
+        if by_script:
+            script = script_language(prompt)
+            if script in by_script:
+                return by_script[script]
+        return self.thresholds[task]
 
 
 @register("embedded", "the shipped CPU model (or embedded:/path/to/model-dir from `railguard train`)")

