@@ -1,6 +1,7 @@
 """``peer:metatron``: Metatron NanoGuard (PyPI ``metatronnanoguard``, import ``nanoguard``).
 
-``pip install 'railguard[peers-metatron]'`` (it needs torch; the extra pins the CPU build, ~750 MB).
+``pip install 'railguard[peers-metatron]'`` (it needs torch: install the CPU build first,
+``pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu``, or the extra's torch pin pulls CUDA).
 
 What it is: a 16.8M-parameter bidirectional transformer (4 layers, 512 wide, RoPE) with a two-class
 head, safe vs injection, over a tiktoken BPE of 8,192 tokens; its checkpoint (``model.pt``, read with

@@ -50,7 +50,7 @@ def score_texts(items: list[GuardInput], score: Callable[[list[str]], list[float
     share = (time.perf_counter() - start) * 1000.0 / max(len(items), 1)
     prompt = [0.0] * len(items)
     highest = [0.0] * len(items)
-    for (i, is_prompt), value in zip(slots, values):
+    for (i, is_prompt), value in zip(slots, values, strict=True):  # a peer that drops a text must not shift the rest
         if is_prompt:
             prompt[i] = value
         highest[i] = max(highest[i], value)
