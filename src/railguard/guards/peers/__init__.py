@@ -1,8 +1,10 @@
-"""Other people's guards, run side by side with ours: ``peer:NAME`` (``pip install 'railguard[peers]'``).
+"""Other people's guards, run side by side with ours: ``peer:NAME[?key=value]``.
 
 Each peer is one small module here with a ``build(**options) -> Guard`` function; adding a peer is
 one module and one line in ``PEERS``. A peer's package is imported only when the peer is built, and
-a missing package is a MissingExtraError that says ``pip install 'railguard[peers]'``.
+a missing package is a MissingExtraError that names the peer's extra (``pip install 'railguard[peers]'``
+for svguardian, ``railguard[peers-metatron]`` and ``railguard[peers-profanity]`` for the others).
+Options go after ``?`` (``peer:metatron?batch_size=8``) or as keyword options of ``load_guard``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import importlib
 from ...errors import ConfigError
 from ...guard import Guard
 from ...registry import register
+from .. import spec
 
 #: Peer name -> the module that builds it.
 PEERS: dict[str, str] = {
     "svguardian": "railguard.guards.peers.svguardian",
+    "metatron": "railguard.guards.peers.metatron",
+    "profanity": "railguard.guards.peers.profanity",
 }
 
 
@@ -24,7 +29,8 @@ PEERS: dict[str, str] = {
 def _peer(argument: str | None = None, **options) -> Guard:
     if not argument:
         raise ConfigError(f"name the peer guard, e.g. peer:svguardian; known peers: {', '.join(PEERS)}")
-    module = PEERS.get(argument)
+    target, given = spec.split(argument, kind="peer", example="peer:svguardian")
+    module = PEERS.get(target)
     if module is None:
-        raise ConfigError(f"unknown peer guard '{argument}'; known peers: {', '.join(PEERS)}")
-    return importlib.import_module(module).build(**options)
+        raise ConfigError(f"unknown peer guard '{target}'; known peers: {', '.join(PEERS)}")
+    return importlib.import_module(module).build(**(given | options))
