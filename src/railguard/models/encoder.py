@@ -147,6 +147,9 @@ class TextEncoder(WindowTokenizer):
         # Idle worker threads would otherwise spin after each run and steal the CPU from whatever runs
         # next on a small machine (the PII scan, the HTTP server).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # A weight stored in int8 behind a DequantizeLinear (train.quantize) is folded into fp32 once at load,
+        # not fused into a per-batch quantized product: every row's arithmetic stays its own.
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
         try:
             self.session = ort.InferenceSession(
                 str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"]

@@ -54,7 +54,7 @@ def undo_dynamic_quantization(src: str | Path, dst: str | Path) -> Path:
     inits = {i.name: i for i in graph.initializer}
     users = _users(graph)
     producer = {o: n for n in graph.node for o in n.output}
-    replaced: dict[int, object] = {}  # id of the node a new MatMul takes the place of -> the MatMul
+    replaced: dict[int, list] = {}  # id of the node a new MatMul takes the place of -> DQ + MatMul
     drop: set[int] = set()
     for node in graph.node:
         if node.op_type != "MatMulInteger":
@@ -67,17 +67,17 @@ def undo_dynamic_quantization(src: str | Path, dst: str | Path) -> Path:
             raise ConfigError(f"{src}: {node.name} is not the MatMulInteger pattern quantize_dynamic writes")
         scales = producer[scale_mul[0].input[1]]  # x_scale * w_scale
         w_scale = next(i for i in scales.input if i in inits)
-        weight = numpy_helper.to_array(inits[w_q]).astype(np.float32)
-        zero = numpy_helper.to_array(inits[w_zp]).astype(np.float32) if w_zp in inits else np.float32(0)
-        weight = (weight - zero) * numpy_helper.to_array(inits[w_scale]).astype(np.float32)
         name = f"{node.name}_dequantized_weight"
-        graph.initializer.append(numpy_helper.from_array(weight.astype(np.float32), name))
-        replaced[id(scale_mul[0])] = helper.make_node(
-            "MatMul", [quantizer.input[0], name], [scale_mul[0].output[0]], name=node.name.removesuffix("_quant"))
+        # The weight stays int8 in the file behind a DequantizeLinear of constants, which onnxruntime folds
+        # into an fp32 weight once, at load (models.encoder turns its QDQ fusion off for that).
+        dequantize = helper.make_node("DequantizeLinear", [w_q, w_scale] + ([w_zp] if w_zp in inits else []),
+                                      [name], name=f"{node.name}_dequantize")
+        replaced[id(scale_mul[0])] = [dequantize, helper.make_node(
+            "MatMul", [quantizer.input[0], name], [scale_mul[0].output[0]], name=node.name.removesuffix("_quant"))]
         drop.add(id(node))
     if not replaced:
         raise ConfigError(f"{src} has no MatMulInteger nodes: it is not a dynamically quantized graph")
-    nodes = [replaced.get(id(n), n) for n in graph.node if id(n) not in drop]
+    nodes = [m for n in graph.node if id(n) not in drop for m in replaced.get(id(n), [n])]
     del graph.node[:]
     graph.node.extend(nodes)
     _prune(graph)
