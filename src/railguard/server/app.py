@@ -11,7 +11,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from .. import __version__
 from ..guard import Guard
+from .apis import RAILED
 from .audit import AuditStore
+from .deps import get_key_id
 from .errors import install_error_handlers
 from .middleware import BodyLimit, JsonBodies
 from .routes import guard as guard_routes
@@ -50,8 +52,6 @@ def create_app(settings: ServerSettings | None = None, *, guard: Guard | None = 
     app.add_middleware(JsonBodies)
     proxy_limits = {}
     if settings.upstream_url:
-        from .apis import RAILED
-
         proxy_limits = dict.fromkeys(RAILED, settings.proxy_max_body_bytes)
     # Added last: runs first.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s,
@@ -74,8 +74,6 @@ def create_app(settings: ServerSettings | None = None, *, guard: Guard | None = 
 
 def _add_docs(app: FastAPI, *, public: bool) -> None:
     """``/openapi.json``, ``/docs`` and ``/redoc``, behind the API keys like every other route unless ``public``."""
-    from .deps import get_key_id
-
     dependencies = [] if public else [Depends(get_key_id)]
 
     async def openapi() -> JSONResponse:

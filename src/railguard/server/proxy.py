@@ -47,6 +47,7 @@ import httpx
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
+from ..policy import Policy
 from ..types import GuardInput, Verdict
 from .apis import Api, BadAnswer, sse
 from .audit import AuditRecord
@@ -251,8 +252,6 @@ def partial_threshold(settings: ServerSettings, input_verdicts: Sequence[Verdict
 def response_harm_blocks(guard: Any) -> bool:
     """Whether the guard's verdicts block a harmful answer: its policy's ``response_harmful`` rule says ``block``
     (a guard without a policy flags every harmful answer)."""
-    from ..policy import Policy
-
     policy = getattr(guard, "policy", None)  # a PolicyGuard, also behind the media wrapper that forwards it
     if not isinstance(policy, Policy):
         return True

@@ -19,6 +19,7 @@ from ..models.encoder import Window, WindowTokenizer
 from ..progress import progress_bar
 from ..types import TASKS
 from .data import PROMPT, Example
+from .quantize import batch_invariant
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +196,6 @@ def export_onnx(model, out_path: Path, *, quantize: bool = True) -> Path:
         )
     if not quantize:
         return fp32
-    from .quantize import batch_invariant
-
     batch_invariant(fp32, out_path)
     fp32.unlink()
     return out_path

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ConfigError, require
+from ..lang import script_language
 from ..models.artifacts import write_manifest
 from ..models.encoder import TextEncoder
 from ..models.heads import Heads
@@ -226,8 +227,6 @@ def heldout_benign_multilingual(data_dir: Path, seed: int) -> list[Example]:
 def _thresholds(enc: TextEncoder, heads: Heads, x_held: np.ndarray, heldout: list[Example], data_dir: Path,
                 seed: int, progress: bool, *, english_only: bool = True,
                 harm_floor: float = DECISION_THRESHOLD) -> tuple[dict[str, float], dict, dict]:
-    from ..lang import script_language
-
     benign = heldout_benign_multilingual(data_dir, seed)
     benign_probs = heads.probs(_embed(enc, benign, "held-out benign (languages)", progress)) if benign else np.zeros((0, len(HEADS)))
     scripts = np.array([script_language(e.text) or "latin" for e in benign], dtype=object)
