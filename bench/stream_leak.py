@@ -37,7 +37,7 @@ from fastapi.testclient import TestClient
 
 from railguard import load_guard
 from railguard.server import ServerSettings, create_app
-from railguard.server.proxy import blocks
+from railguard.rails import blocks
 from railguard.types import GuardInput
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "stream_redteam.jsonl"

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from railguard.server import create_app
-from railguard.server.proxy import blocks
+from railguard.rails import blocks
 from railguard.types import GuardInput
 from test_proxy import REFUSAL, ProxyTestGuard, Upstream, ask, collect
 

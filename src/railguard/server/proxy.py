@@ -34,10 +34,8 @@ import asyncio
 import fnmatch
 import json
 import logging
-import re
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +45,7 @@ import httpx
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
-from ..policy import Policy
+from ..rails import StreamWindow, blocks, partial_threshold, response_harm_blocks
 from ..types import GuardInput, Verdict
 from .apis import Api, BadAnswer, sse
 from .audit import AuditRecord
@@ -59,9 +57,6 @@ from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
-# A sentence ends at . ! ? (and their CJK forms), maybe followed by closing quotes or brackets, then a space,
-# the end of the text so far, or a line break.
-_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f][\"')\]\u201d\u2019]*(?=\s|$)|\n")
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                          "transfer-encoding", "upgrade", "host", "content-length", "authorization", "content-type"})
 _RESPONSE_DROP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"})
@@ -81,11 +76,6 @@ class UpstreamError(Exception):
         return JSONResponse(self.body(), status_code=self.status)
 
 
-def blocks(verdict: Verdict) -> bool:
-    """Whether a rail blocks: the verdict is flagged, i.e. the policy's action is ``block`` (a ``flag`` or ``allow``
-    passes, reported in the verdict), or the guard could not judge and the server fails closed. The input and
-    the output rail both decide with this one function."""
-    return verdict.flagged
 
 
 def rail_field(request_id: str, blocked: str | None, input_verdicts: Sequence[Verdict],
@@ -174,20 +164,15 @@ async def sse_payloads(response: httpx.Response) -> AsyncIterator[str]:
 
 
 @dataclass(slots=True)
-class _Stream:
-    """One streamed answer on its way through the output rail (one per request: nothing is shared)."""
+class _Stream(StreamWindow[str]):
+    """One streamed answer on its way through the output rail: the shared window (:mod:`railguard.rails`) over
+    the upstream's event payloads, plus what the API's events say about the answer."""
 
-    texts: dict[int, str] = field(default_factory=dict)  # choice index -> its text so far
-    checked: dict[int, int] = field(default_factory=dict)  # choice index -> characters covered by a passed check
-    held: deque[tuple[str, dict[int, int]]] = field(default_factory=deque)  # payload, text end per choice
-    verdicts: dict[int, Verdict] = field(default_factory=dict)  # latest verdict per choice
-    tokens_since_check: int = 0
-    sent_content: bool = False
     finished: bool = False  # [DONE] or a finish_reason arrived
     meta: dict[str, Any] = field(default_factory=dict)  # id, created, model of the latest chunk (the API's)
 
-    def add(self, chunk: Any, api: Api) -> dict[int, int]:
-        ends: dict[int, int] = {}
+    def read(self, chunk: Any, api: Api) -> dict[int, int]:
+        """One parsed stream chunk: its texts added to the window; where each choice's text ends after it."""
         if not isinstance(chunk, dict):
             raise UpstreamError(502, "upstream_bad_response", "the upstream LLM sent a stream chunk that is not an object")
         if isinstance(chunk.get("error"), Mapping):
@@ -197,66 +182,8 @@ class _Stream:
         if piece.error is not None:
             raise UpstreamError(502, "upstream_error", f"the upstream LLM reported an error mid-stream: {piece.error}")
         self.meta.update(piece.meta)
-        for index, content in piece.texts:
-            if content:
-                self.texts[index] = self.texts.get(index, "") + content
-                self.tokens_since_check += 1
-            ends[index] = len(self.texts.get(index, ""))
         self.finished |= piece.finished
-        return ends
-
-    def unchecked(self) -> list[int]:
-        return [i for i, text in self.texts.items() if len(text) > self.checked.get(i, 0)]
-
-    def due(self, settings: ServerSettings) -> bool:
-        """Whether the text so far should be checked now."""
-        pending = self.unchecked()
-        if not pending:
-            return False
-        if self.tokens_since_check >= settings.stream_check_tokens:
-            return True
-        return settings.stream_check == "sentence" and any(
-            _SENTENCE_END.search(self.texts[i], self.checked.get(i, 0)) for i in pending)
-
-    def releasable(self, holdback_chars: int = 0) -> list[str]:
-        """Held payloads whose text, and ``holdback_chars`` of text after it, a passed check covered."""
-        out = []
-        while self.held and all(end + holdback_chars <= self.checked.get(i, 0)
-                                for i, end in self.held[0][1].items()):
-            payload, ends = self.held.popleft()
-            self.sent_content |= any(ends.values())
-            out.append(payload)
-        return out
-
-
-def blocks_partial(verdict: Verdict, threshold: float | None) -> bool:
-    """The output rail on part of an answer: stricter than on the whole one (``threshold`` on the response-harm
-    score), since the harm of an answer often shows only sentences after its first, when those would already be
-    on their way to the client. ``None``: the policy does not block harmful answers, so no stricter rule."""
-    score = verdict.scores.get("response_harmful")
-    return blocks(verdict) or (threshold is not None and score is not None and score >= threshold)
-
-
-def partial_threshold(settings: ServerSettings, input_verdicts: Sequence[Verdict], *, harm_blocks: bool
-                      ) -> float | None:
-    """The partial-text threshold for one answer (None where the policy lets harmful answers through or only
-    flags them): halved when the prompt itself looked harmful but was let through (a prompt score at or over
-    the partial threshold)."""
-    if not harm_blocks:
-        return None
-    threshold = settings.stream_partial_threshold
-    prompt_scores = [s for v in input_verdicts if (s := v.scores.get("prompt_harmful")) is not None]
-    return threshold / 2 if prompt_scores and max(prompt_scores) >= threshold else threshold
-
-
-def response_harm_blocks(guard: Any) -> bool:
-    """Whether the guard's verdicts block a harmful answer: its policy's ``response_harmful`` rule says ``block``
-    (a guard without a policy flags every harmful answer)."""
-    policy = getattr(guard, "policy", None)  # a PolicyGuard, also behind the media wrapper that forwards it
-    if not isinstance(policy, Policy):
-        return True
-    rule = policy.tasks["response_harmful"]
-    return rule.enabled and rule.action == "block"
+        return self.add(piece.texts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,25 +356,16 @@ class Proxy:
             outputs = [(conversation.output_input(state.texts[i]), v, "output") for i, v in state.verdicts.items()]
             return self._rows(call, [*call.input_items, *outputs, *extra], upstream_called=True)
 
-        threshold = partial_threshold(settings, call.input_verdicts, harm_blocks=self.harm_blocks)
+        threshold = partial_threshold(settings.stream_partial_threshold, call.input_verdicts, harm_blocks=self.harm_blocks)
         holdback = settings.stream_holdback_chars if mode == "window" else 0
 
         async def check(*, whole: bool = False) -> list[int]:
             """Check every choice with unchecked text (all of its text so far, with the prompt); the choices whose
             check failed. Part of an answer (``whole`` false) is held to the stricter partial threshold."""
-            indices = state.unchecked()
-            snapshot = {i: state.texts[i] for i in indices}
-            verdicts = await self.runtime.default.judge([conversation.output_input(snapshot[i]) for i in indices],
+            snapshot = state.pending()
+            verdicts = await self.runtime.default.judge([conversation.output_input(t) for t in snapshot.values()],
                                                         key_id=call.key_id)
-            state.tokens_since_check = 0
-            failed = []
-            for i, v in zip(indices, verdicts):
-                state.verdicts[i] = v
-                if blocks(v) if whole else blocks_partial(v, threshold):
-                    failed.append(i)
-                else:
-                    state.checked[i] = len(snapshot[i])
-            return failed
+            return state.record(snapshot, verdicts, whole=whole, threshold=threshold)
 
         failed: list[int] = []
         try:
@@ -456,13 +374,13 @@ class Proxy:
                 if payload == "[DONE]":
                     state.finished = True
                     break
-                ends = state.add(_json_or_fault(payload, "a stream chunk"), api)
+                ends = state.read(_json_or_fault(payload, "a stream chunk"), api)
                 if mode == "live":
                     state.sent_content |= any(ends.values())
                     yield api.event(payload)
                 else:
-                    state.held.append((payload, ends))
-                if mode != "buffer" and state.due(settings):
+                    state.hold(payload, ends)
+                if mode != "buffer" and state.due(settings.window):
                     failed = await check()
                     if failed:
                         break
@@ -487,9 +405,8 @@ class Proxy:
                 return
             await self.runtime.write(rows())
             written = True
-            for released in [payload for payload, _ in state.held]:
+            for released in state.rest():
                 yield api.event(released)
-            state.held.clear()
             if api.ends_with_done:
                 yield sse("[DONE]")
         except (httpx.HTTPError, UpstreamError) as exc:

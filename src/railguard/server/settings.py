@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..errors import ConfigError
+from ..rails import DEFAULT_WINDOW, REFUSAL_MESSAGE, WindowSettings
 
 ENV_PREFIX = "RAILGUARD_"
 
@@ -106,20 +107,20 @@ class ServerSettings(BaseSettings):
         "window", description="streamed answers: 'window' holds text back until a check covering it passed; "
                               "'live' relays at once and checks behind; 'buffer' checks the whole answer first")
     stream_check: Literal["sentence", "tokens"] = Field(
-        "sentence", description="when a streamed answer is checked: at each sentence end, or every "
+        DEFAULT_WINDOW.check, description="when a streamed answer is checked: at each sentence end, or every "
                                 "stream_check_tokens tokens")
     stream_check_tokens: int = Field(
-        24, ge=1, le=4096, description="tokens (stream chunks) between checks; with stream_check=sentence, the most "
+        DEFAULT_WINDOW.check_tokens, ge=1, le=4096, description="tokens (stream chunks) between checks; with stream_check=sentence, the most "
                                        "held back while a sentence has not ended")
     stream_partial_threshold: float = Field(
-        0.2, ge=0, le=1, description="streamed answers: part of an answer is cut when its response-harm score "
+        DEFAULT_WINDOW.partial_threshold, ge=0, le=1, description="streamed answers: part of an answer is cut when its response-harm score "
                                      "reaches this (the whole answer is judged as unstreamed); halved when the "
                                      "prompt itself scored this high but was let through")
     stream_holdback_chars: int = Field(
-        160, ge=0, le=100_000, description="window mode: text is released only once a passed check also covered "
+        DEFAULT_WINDOW.holdback_chars, ge=0, le=100_000, description="window mode: text is released only once a passed check also covered "
                                            "this many characters after it (the rest comes at the end)")
     refusal_message: str = Field(
-        "I can't help with that request.", min_length=1,
+        REFUSAL_MESSAGE, min_length=1,
         description="the assistant message a client gets when a rail blocks the request or the answer")
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1, description="largest accepted image in bytes (else 413); "
                                                                       "raise max_body_bytes to send large images")
@@ -181,6 +182,12 @@ class ServerSettings(BaseSettings):
             return cls(**values)
         except ValidationError as exc:
             raise ConfigError(f"bad server settings: {_describe(exc)}") from None
+
+    @property
+    def window(self) -> WindowSettings:
+        """How streamed answers are checked (the ``stream_*`` settings), as :mod:`railguard.rails` reads it."""
+        return WindowSettings(check=self.stream_check, check_tokens=self.stream_check_tokens,
+                              holdback_chars=self.stream_holdback_chars, partial_threshold=self.stream_partial_threshold)
 
     def describe(self) -> dict[str, Any]:
         """The settings as shown to an operator: secrets replaced by a count or a mark."""
