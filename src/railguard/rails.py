@@ -39,9 +39,13 @@ def blocks(verdict: Verdict) -> bool:
     return verdict.flagged
 
 
-def why(verdict: Verdict) -> str:
+def why(verdict: Verdict, partial: float | None = None) -> str:
     """What made a verdict block, in one line: the policy rules that said ``block`` with their scores, else the
-    flagged tasks (a guard without a policy), else the error of a guard that could not judge."""
+    flagged tasks (a guard without a policy), else the error of a guard that could not judge; for part of a
+    streamed answer that only the stricter ``partial`` threshold cut, that threshold."""
+    score = verdict.scores.get("response_harmful")
+    if not blocks(verdict) and partial is not None and score is not None and score >= partial:
+        return f"response_harmful {score:.2f} >= {partial:.2f} (the threshold for part of a streamed answer)"
     if verdict.explanation:
         parts = []
         for r in verdict.explanation:

@@ -64,9 +64,10 @@ class RailguardBlocked(RailguardError):
     """A rail blocked. ``direction`` is ``"input"`` or ``"output"``, ``verdict`` the verdict that blocked and
     ``verdicts`` all of that rail's verdicts."""
 
-    def __init__(self, direction: str, verdict: Verdict, verdicts: Sequence[Verdict] = ()) -> None:
+    def __init__(self, direction: str, verdict: Verdict, verdicts: Sequence[Verdict] = (), *,
+                 partial: float | None = None) -> None:
         what = "request" if direction == "input" else "answer"
-        super().__init__(f"railguard blocked the {what}: {why(verdict)}")
+        super().__init__(f"railguard blocked the {what}: {why(verdict, partial)}")
         self.direction = direction
         self.verdict = verdict
         self.verdicts = tuple(verdicts) or (verdict,)
@@ -427,8 +428,9 @@ class _OutputStream:
 
     def cut(self) -> list[Any]:
         """A blocked answer ends here: the exception, or the refusal (after what was already passed on)."""
-        verdicts = self.verdicts if self.blocked in self.verdicts else [self.blocked]
-        self.rail._output_blocked(verdicts)
+        if self.rail.on_block == "raise":  # part of an answer may block under the partial threshold, unflagged
+            raise RailguardBlocked("output", self.blocked, self.verdicts if self.blocked in self.verdicts else (),
+                                   partial=self.threshold)
         like = _chunk_like(self.whole if self.whole is not None else AIMessageChunk(content=""))
         prefix = "\n\n" if self.state.sent_content else ""
         return [self.rail.refusal("output", self.blocked, like=like, prefix=prefix)]
