@@ -646,3 +646,27 @@ def improve(
     console.print(f"reviewed items in training: {report['feedback_train_items']}; effective sample size after "
                   f"propensity weighting: {p['effective_sample_size']}", soft_wrap=True)
     typer.echo(f"model written to {out}; serve it with: railguard serve --guard embedded:{out}")
+
+
+@app.command(name="mcp")
+def mcp_server(guard: GuardName = "embedded", policy: PolicyOption = None) -> None:
+    """Serve railguard to MCP clients on stdio: tools moderate, check_action and redact (needs the mcp extra;
+    redact also the pii extra)."""
+    integration = _import("railguard.integrations.mcp", "mcp")
+    integration.serve_guard(load_guard(guard, policy=policy), policy=policy)
+
+
+@app.command(name="mcp-gateway")
+def mcp_gateway(
+    command: Annotated[list[str], typer.Argument(help="the MCP server to guard and its arguments, after --, e.g. "
+                                                      "railguard mcp-gateway -- npx @modelcontextprotocol/server-everything")],
+    guard: GuardName = "embedded",
+    policy: PolicyOption = None,
+) -> None:
+    """Guard another MCP server (stdio): tools whose descriptions hide instructions are left out, tool results that
+    hold prompt injections are withheld, or both annotated where the policy flags (needs the mcp extra)."""
+    integration = _import("railguard.integrations.mcp", "mcp")
+    import anyio
+
+    g = load_guard(guard, policy=policy)
+    anyio.run(integration.run_gateway, g, command)
