@@ -26,7 +26,6 @@ is the policy's. Nothing is written to stdout but MCP messages. No model logic l
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -64,7 +63,7 @@ def _verdict_out(verdict: Verdict) -> dict[str, Any]:
 def guard_server(guard: Guard, *, action_guard: Guard | None = None, policy: Any = None) -> MCPServer:
     """An MCP server whose tools are ``moderate`` (``guard``), ``check_action`` (``action_guard``, by default the
     agent guard under ``policy``, loaded on first use) and ``redact`` (the rules guard, needs the pii extra)."""
-    server = MCPServer("railguard", instructions="Checks text for harm, jailbreaks and prompt injection, judges "
+    server = MCPServer("railguard", log_level="WARNING", instructions="Checks text for harm, jailbreaks and prompt injection, judges "
                                                  "an agent's next action, and redacts personal data and secrets.")
     agent: list[Guard] = [action_guard] if action_guard is not None else []
 
@@ -155,16 +154,29 @@ def tool_text(tool: types.Tool) -> str:
 
 
 def result_text(result: types.CallToolResult) -> str:
-    """The text of a tool result the model reads: its text blocks, embedded text resources and structured content."""
+    """The text of a tool result the model reads: its text blocks and embedded text resources; without any, the
+    strings inside its structured content (a server that sends both mirrors one in the other; numbers, booleans
+    and JSON punctuation carry no instructions)."""
     parts = []
     for block in result.content:
         if isinstance(block, types.TextContent):
             parts.append(block.text)
         elif isinstance(block, types.EmbeddedResource) and isinstance(block.resource, types.TextResourceContents):
             parts.append(block.resource.text)
-    if result.structured_content is not None:
-        parts.append(json.dumps(result.structured_content, ensure_ascii=False, default=str))
+    if not any(p.strip() for p in parts):
+        parts = list(_strings(result.structured_content))
     return "\n".join(p for p in parts if p.strip())
+
+
+def _strings(node: Any):
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, Mapping):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list | tuple):
+        for item in node:
+            yield from _strings(item)
 
 
 def _warning(what: str, verdict: Verdict) -> str:
