@@ -246,3 +246,24 @@ def test_the_example_script_runs():
     assert lines[0].startswith("answer: Mix flour")
     assert lines[1].startswith("blocked (input): ") and "prompt_harmful" in lines[1]
     assert lines[2] == "refused: I can't help with that request."
+
+
+def test_a_langgraph_node_with_the_guarded_model(embedded_guard):
+    langgraph = pytest.importorskip("langgraph.graph", reason="langgraph is not installed (it is in the dev extra)")
+    guarded = Railguard(embedded_guard, on_block="refuse").wrap(FakeListChatModel(responses=[RECIPE]))
+
+    def call_model(state: langgraph.MessagesState) -> dict:
+        return {"messages": [guarded.invoke(state["messages"])]}
+
+    graph = langgraph.StateGraph(langgraph.MessagesState)
+    graph.add_node("model", call_model)
+    graph.add_edge(langgraph.START, "model")
+    graph.add_edge("model", langgraph.END)
+    app = graph.compile()
+    assert app.invoke({"messages": [HumanMessage(BREAD)]})["messages"][-1].content == RECIPE
+    refused = app.invoke({"messages": [HumanMessage(BOMB)]})["messages"][-1]
+    assert refused.content == "I can't help with that request."
+    assert refused.response_metadata["railguard"]["blocked"] == "input"
+    # the input rail also reads a LangGraph state (its `messages`) directly
+    with pytest.raises(RailguardBlocked):
+        Railguard(embedded_guard).invoke({"messages": [HumanMessage(BOMB)]})
