@@ -10,9 +10,9 @@
     guarded.invoke("How do I bake bread?")
 
 The **input rail** judges what the model is about to read (:class:`railguard.conversation.Conversation`): the user's
-turns, and tool messages as context, where indirect prompt injections hide (system messages too with ``trust_system=False``). It takes what a chat
-model takes (a string, messages, a prompt value) and a prompt template's variables (a dict; its ``messages``
-list, as in a LangGraph state, is read as messages). The **output rail** judges the answer as the response to
+turns, and tool messages as context, where indirect prompt injections hide (system messages too with
+``trust_system=False``). It takes what a chat model takes (a string, messages, a prompt value) and a prompt
+template's variables (a dict; its ``messages`` list, as in a LangGraph state, is read as messages). The **output rail** judges the answer as the response to
 the prompt (the wrapper knows the prompt; ``rail.output()`` in a pipe sees the answer alone), and each tool
 call the model asks for with the agent guard's action risk.
 
