@@ -26,3 +26,11 @@ def test_core_dependencies_have_no_torch():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     core = " ".join(meta["project"]["dependencies"]).lower()
     assert "torch" not in core and "transformers" not in core
+
+
+def test_the_langchain_and_mcp_extras_are_light_and_in_dev():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for name, package in (("langchain", "langchain-core"), ("mcp", "mcp")):
+        assert any(req.startswith(package) for req in extras[name]), name
+        assert not any(heavy in " ".join(extras[name]).lower() for heavy in ("torch", "transformers")), name
+        assert name in extras["dev"][0], f"the dev extra must include {name} so the default suite tests it"
