@@ -185,3 +185,57 @@ def test_the_example_script_runs():
     assert lines[:2] == ["tools: add, weather", "add(2, 3): 5"]
     assert lines[2].startswith("weather(Atlantis): railguard withheld the result of the tool 'weather'")
     assert "injection" in lines[2]
+
+
+def test_the_gateway_passes_resources_and_prompts_through_and_withholds_injected_ones(embedded_guard):
+    from mcp.shared.exceptions import MCPError
+
+    docs = MCPServer("docs")
+
+    @docs.resource("notes://{name}")
+    def note(name: str) -> str:
+        return "Buy milk and eggs." if name == "shopping" else INJECTED
+
+    @docs.prompt()
+    def summarize(topic: str) -> str:
+        """Summarize a topic."""
+        return f"Summarize what you know about {topic}."
+
+    async def main():
+        async with Client(docs, cache=None) as downstream:
+            async with Client(Gateway(embedded_guard, downstream).server(), cache=None) as client:
+                templates = await client.list_resource_templates()
+                shopping = await client.read_resource("notes://shopping")
+                prompt = await client.get_prompt("summarize", {"topic": "bread"})
+                errors = []
+                for call in (lambda: client.read_resource("notes://inbox"),
+                             lambda: client.get_prompt("summarize", {"topic": INJECTED})):
+                    try:
+                        await call()
+                    except MCPError as exc:
+                        errors.append(exc)
+                return templates, shopping, prompt, errors
+
+    templates, shopping, prompt, errors = anyio.run(main)
+    assert [t.uri_template for t in templates.resource_templates] == ["notes://{name}"]
+    assert shopping.contents[0].text == "Buy milk and eggs."
+    assert prompt.messages[0].content.text == "Summarize what you know about bread."
+    assert len(errors) == 2 and all("railguard withheld" in e.message for e in errors)
+    assert errors[0].data[META_KEY]["injection"] is True
+
+
+def test_the_gateway_offers_resources_and_prompts_only_where_the_server_has_them(embedded_guard):
+    import mcp_types as types
+    from mcp.server.lowlevel import Server
+
+    async def no_tools(ctx, params):
+        return types.ListToolsResult(tools=[])
+
+    async def main():
+        async with Client(Server("tools-only", on_list_tools=no_tools), cache=None) as downstream:
+            async with Client(Gateway(embedded_guard, downstream).server(), cache=None) as client:
+                return client.server_capabilities
+
+    capabilities = anyio.run(main)
+    assert capabilities.tools is not None
+    assert capabilities.resources is None and capabilities.prompts is None

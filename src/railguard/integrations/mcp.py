@@ -19,6 +19,9 @@ it and the client, passing its tools through with two rails:
 - **tool results**: the text of every result is judged as context before the client's model reads it (indirect
   prompt injection). Blocked: the client gets an error result saying why, with the verdict in its ``_meta``;
   flagged: the result passes with a warning appended and the verdict in ``_meta``.
+- **resources and prompts** (where the server has them) pass through; the text of a read resource or a prompt's
+  messages is judged the same way. Blocked: the client gets an MCP error saying why (verdict in its ``data``);
+  flagged: the verdict in the result's ``_meta``.
 
 Blocking follows the one rail rule (:func:`railguard.rails.blocks`: the verdict is flagged); what counts as flagged
 is the policy's. Nothing is written to stdout but MCP messages. No model logic lives here.
@@ -41,6 +44,8 @@ from mcp.server.lowlevel import Server  # noqa: E402
 from mcp.server.mcpserver import MCPServer  # noqa: E402
 from mcp.server.mcpserver.exceptions import ToolError  # noqa: E402
 from mcp.server.stdio import stdio_server  # noqa: E402
+from mcp.shared.exceptions import MCPError  # noqa: E402
+from mcp_types import INVALID_REQUEST  # noqa: E402
 
 from .. import __version__  # noqa: E402
 from ..actions import Action  # noqa: E402
@@ -241,9 +246,57 @@ class Gateway:
             return result.model_copy(update={"content": [*result.content, warning], "meta": meta})
         return result
 
+    # -- resources and prompts: passed through, their text judged like a tool result -------------------------
+    async def _checked(self, what: str, texts: Sequence[str]) -> Verdict | None:
+        """The verdict on ``texts`` (None when there is none); MCPError when it blocks: no result carries an error
+        flag here, so the client gets an error response saying why."""
+        text = "\n".join(t for t in texts if t.strip())
+        if not text:
+            return None
+        verdict = (await self.judge([text]))[0]
+        if blocks(verdict):
+            log.warning("%s withheld: it blocks (%s)", what, why(verdict))
+            raise MCPError(INVALID_REQUEST, f"railguard withheld {what}: it holds instructions for the model "
+                                            f"({why(verdict)})", {META_KEY: _verdict_out(verdict)})
+        return verdict
+
+    async def list_resources(self, ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
+        return await self.downstream.list_resources(cursor=params.cursor if params is not None else None)
+
+    async def list_resource_templates(self, ctx: Any, params: types.PaginatedRequestParams | None
+                                      ) -> types.ListResourceTemplatesResult:
+        return await self.downstream.list_resource_templates(cursor=params.cursor if params is not None else None)
+
+    async def read_resource(self, ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        result = await self.downstream.read_resource(str(params.uri))
+        texts = [c.text for c in result.contents if isinstance(c, types.TextResourceContents)]
+        return _flagged(result, await self._checked(f"the resource {params.uri}", texts))
+
+    async def list_prompts(self, ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+        return await self.downstream.list_prompts(cursor=params.cursor if params is not None else None)
+
+    async def get_prompt(self, ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        result = await self.downstream.get_prompt(params.name, params.arguments)
+        texts = [m.content.text for m in result.messages if isinstance(m.content, types.TextContent)]
+        return _flagged(result, await self._checked(f"the prompt {params.name!r}", texts))
+
     def server(self) -> Server:
-        return Server("railguard-gateway", version=__version__, on_list_tools=self.list_tools,
-                      on_call_tool=self.call_tool)
+        """The gateway as an MCP server: tools always; resources and prompts where the downstream server has them."""
+        capabilities = self.downstream.server_capabilities
+        handlers: dict[str, Any] = {"on_list_tools": self.list_tools, "on_call_tool": self.call_tool}
+        if capabilities.resources is not None:
+            handlers |= {"on_list_resources": self.list_resources, "on_read_resource": self.read_resource,
+                         "on_list_resource_templates": self.list_resource_templates}
+        if capabilities.prompts is not None:
+            handlers |= {"on_list_prompts": self.list_prompts, "on_get_prompt": self.get_prompt}
+        return Server("railguard-gateway", version=__version__, **handlers)
+
+
+def _flagged(result: Any, verdict: Verdict | None) -> Any:
+    """A resource or prompt that passed: with the verdict in its ``_meta`` where the policy flagged it."""
+    if verdict is None or verdict.action != "flag":
+        return result
+    return result.model_copy(update={"meta": {**(result.meta or {}), META_KEY: _verdict_out(verdict)}})
 
 
 def _refused(message: str, verdict: Verdict) -> types.CallToolResult:
