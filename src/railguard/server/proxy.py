@@ -47,7 +47,7 @@ import httpx
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
-from ..policy import Policy
+from ..guard import HasPolicy
 from ..types import GuardInput, Verdict
 from .apis import Api, BadAnswer, sse
 from .audit import AuditRecord
@@ -252,10 +252,9 @@ def partial_threshold(settings: ServerSettings, input_verdicts: Sequence[Verdict
 def response_harm_blocks(guard: Any) -> bool:
     """Whether the guard's verdicts block a harmful answer: its policy's ``response_harmful`` rule says ``block``
     (a guard without a policy flags every harmful answer)."""
-    policy = getattr(guard, "policy", None)  # a PolicyGuard, also behind the media wrapper that forwards it
-    if not isinstance(policy, Policy):
+    if not isinstance(guard, HasPolicy):  # a PolicyGuard, or the media wrapper that passes its policy through
         return True
-    rule = policy.tasks["response_harmful"]
+    rule = guard.policy.tasks["response_harmful"]
     return rule.enabled and rule.action == "block"
 
 
