@@ -109,10 +109,10 @@ class Action:
         data = _plain(call)
         if not is_tool_call(data):
             raise InputError(f"not a tool call: expected {_TOOL_CALL_SHAPES}")
-        function = data["function"] if isinstance(data.get("function"), Mapping) else data
-        name = function.get("name")
-        if not isinstance(name, str) or not name.strip():
+        name = tool_call_name(data)
+        if name is None:
             raise InputError(f"the tool call has no function name: expected {_TOOL_CALL_SHAPES}")
+        function = data["function"] if isinstance(data.get("function"), Mapping) else data
         arguments = function.get(_RESPONSE_CALL_ARGUMENTS.get(data.get("type"), "arguments"))
         return cls("tool_call", tool=name, arguments=_tool_arguments(arguments), task=task)
 
@@ -172,14 +172,18 @@ def tool_call_id(call: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def tool_call_name(call: Any) -> str | None:
+    """The function a tool call names, if any."""
+    data = _plain(call)
+    function = data["function"] if isinstance(data.get("function"), Mapping) else data
+    name = function.get("name")
+    return name if isinstance(name, str) and name.strip() else None
+
+
 def tool_call_label(call: Any) -> str | None:
     """The name a tool call's verdict carries (see :func:`tool_label`); None for data that is not a tool call."""
     data = _plain(call)
-    if not is_tool_call(data):
-        return None
-    function = data["function"] if isinstance(data.get("function"), Mapping) else data
-    name = function.get("name")
-    return tool_label(name if isinstance(name, str) else None, tool_call_id(data))
+    return tool_label(tool_call_name(data), tool_call_id(data)) if is_tool_call(data) else None
 
 
 def tool_label(name: str | None, call_id: str | None) -> str | None:
