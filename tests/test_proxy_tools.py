@@ -394,6 +394,15 @@ def test_the_policy_sets_what_each_risk_level_does(tmp_path, upstream, guard):
     assert high.model_extra["railguard"]["output"][0]["action"] == "flag"
 
 
+def test_a_guard_that_does_not_judge_actions_is_reported(tmp_path, upstream, caplog):
+    with caplog.at_level("WARNING", logger="railguard.server.proxy"):
+        with live_server(make_app(tmp_path, guard=FakeGuard(), upstream_url=upstream[1])) as url:
+            answer = client(url).chat.completions.create(**ask("tag:noagent tools:wire pay"))
+    assert "action_risk" not in answer.model_extra["railguard"]["output"][0]
+    assert answer.choices[0].message.tool_calls[0].function.name == "wire_money"  # nothing judged its risk
+    assert sum("does not judge actions" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_the_real_embedded_guard_judges_proposed_tool_calls(tmp_path, upstream, embedded_guard):
     from railguard.actions import Action
 

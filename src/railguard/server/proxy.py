@@ -318,6 +318,7 @@ class Proxy:
         self.upstream = upstream
         self.harm_blocks = response_harm_blocks(runtime.default.guard)
         self._background: set[asyncio.Task[None]] = set()
+        self._warned_no_actions = False
 
     async def aclose(self) -> None:
         if self._background:
@@ -371,6 +372,11 @@ class Proxy:
         asked = [i for i in range(len(inputs)) if i not in unreadable]
         verdicts = await self.runtime.default.judge([inputs[i] for i in asked], key_id=call.key_id) if asked else []
         judged = {**dict(zip(asked, verdicts)), **unreadable}
+        if not self._warned_no_actions and any(
+                inputs[i].action is not None and v.action_risk is None and v.error is None for i, v in judged.items()):
+            self._warned_no_actions = True
+            log.warning("guard %s does not judge actions: the tool calls the upstream proposes are not judged for "
+                        "their risk", self.runtime.default.name)
         return [(x, judged[i]) for i, x in enumerate(inputs)]
 
     # ---------------------------------------------------------------------------------------- the route
