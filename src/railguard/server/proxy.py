@@ -4,9 +4,9 @@ Railed: ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/responses``, str
 :mod:`railguard.server.apis`). Other ``/v1/*`` calls pass through only when ``upstream_passthrough`` allows them.
 
 - **Input rail**: the conversation is judged (see :mod:`railguard.server.conversation`): every user turn, the
-  recent turns joined, and the documents the model reads but the user did not write (tool and function results,
-  system and developer messages, ``instructions``) as ``GuardInput.context``, where indirect prompt injections
-  hide. Blocked: the upstream is not called.
+  recent turns joined, and the documents the model reads but the user did not write (system and developer
+  messages, ``instructions``; and each tool or function result on its own, its verdict named ``name:call_id``)
+  as ``GuardInput.context``, where indirect prompt injections hide. Blocked: the upstream is not called.
 - **Output rail**: each completion is checked as the response to that prompt. Blocked: it is replaced. Each
   tool call the upstream proposes is judged as an agent action (tool name, arguments, the user's request as its
   task; its verdict named ``name:call_id``), so the policy's action per risk level applies (by default HIGH
