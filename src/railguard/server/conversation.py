@@ -7,10 +7,15 @@ image parts ``image_url`` and ``input_image``, audio parts ``input_audio``. Anyt
 a rail never skips what it cannot read, since the model would read it unjudged.
 
 The input rail judges (see :meth:`Conversation.guard_inputs`): the last user turn with every document as
-context (system, developer, tool and function messages, ``instructions``, function call outputs: where
-indirect prompt injections hide) and with the images and audio; each earlier user turn on its own; and the
+context (system and developer messages, ``instructions``: where indirect prompt injections hide) and with the
+images and audio; each tool output given back to the model (``tool`` and ``function`` messages, Responses
+``function_call_output`` items) as context of its own, its verdict named after the tool (``id``
+``name:call_id``, the name found from the call that asked for it); each earlier user turn on its own; and the
 recent user turns joined, so that a request split across turns is seen whole. Long texts are judged in
 overlapping pieces (the worst decides) rather than refused.
+
+The output rail judges a tool call the model proposes as an action (:meth:`Conversation.tool_call_input`),
+with the last user turn as its task.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..actions import Action, is_tool_call, tool_call_id, tool_call_label, tool_call_name, tool_label
 from ..types import GuardInput
 from .errors import APIError
 from .media import decode
@@ -27,6 +33,8 @@ from .settings import ServerSettings
 USER_ROLE = "user"
 # Roles whose text the model reads but the user did not type: where indirect prompt injections hide.
 DOCUMENT_ROLES = frozenset({"tool", "function", "system", "developer"})
+# Of those, the roles whose text a tool returned: each is judged on its own, named after its tool.
+TOOL_ROLES = frozenset({"tool", "function"})
 # The model's own earlier turns: read for their shape, not judged (the output rail judged them when they were new).
 MODEL_ROLES = frozenset({"assistant"})
 TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
@@ -35,14 +43,18 @@ IMAGE_PARTS = frozenset({"image_url", "input_image"})
 _MODEL_ITEMS = frozenset({"function_call", "reasoning", "custom_tool_call", "web_search_call", "file_search_call"})
 _TOOL_OUTPUT_ITEMS = frozenset({"function_call_output", "custom_tool_call_output"})
 _JOIN = "\n\n"
+# What of the last user turn a proposed tool call is judged with, as its task (the agent heads read its start).
+TASK_CHARS = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
-    """The user's turns (in order), the documents the model reads, and the images and audio of the request."""
+    """The user's turns (in order), the documents the model reads, the tools' outputs (``(label, text)``: see
+    :func:`railguard.actions.tool_label`), and the images and audio of the request."""
 
     turns: tuple[str, ...] = ()
     documents: tuple[str, ...] = ()
+    tool_outputs: tuple[tuple[str | None, str], ...] = ()
     images: tuple[bytes, ...] = ()
     audio: tuple[bytes, ...] = ()
     recent: int = 4  # how many of the last user turns are also judged joined
@@ -55,7 +67,8 @@ class Conversation:
 
     @property
     def chars(self) -> int:
-        return sum(map(len, self.turns)) + sum(map(len, self.documents))
+        return (sum(map(len, self.turns)) + sum(map(len, self.documents))
+                + sum(len(text) for _, text in self.tool_outputs))
 
     def guard_inputs(self) -> list[GuardInput]:
         """What the input rail judges; the first is the last user turn with the documents and media.
@@ -70,6 +83,9 @@ class Conversation:
         out = [GuardInput(prompt=first, context=groups[0] if groups else (), images=self.images, audio=self.audio)]
         out += [GuardInput(prompt=p) for p in rest]
         out += [GuardInput(prompt="", context=group) for group in groups[1:]]
+        for label, text in self.tool_outputs:
+            out += [GuardInput(prompt="", context=group, id=label) for group in _pack(pieces(text, piece_chars),
+                                                                                      piece_chars)]
         seen = {last}
         earlier = [t for t in self.turns[:-1] if t.strip()]
         if len(self.turns) > 1:
@@ -83,6 +99,13 @@ class Conversation:
     def output_input(self, completion: str) -> GuardInput:
         """An answer as the rail judges it: the response to the recent turns (their last ``piece_chars``)."""
         return GuardInput(prompt=self.prompt[-self.piece_chars:], response=completion)
+
+    def tool_call_input(self, call: Mapping[str, Any]) -> GuardInput:
+        """A tool call the model proposed (a chat ``tool_calls`` entry or a Responses ``function_call`` item) as
+        the rail judges it: the action, with the start of the last user turn as its task, named ``name:call_id``.
+        Raises :class:`railguard.InputError` for a call that cannot be read as an action."""
+        task = self.turns[-1][:TASK_CHARS].strip() if self.turns else ""
+        return GuardInput(action=Action.from_tool_call(call, task=task or None), id=tool_call_label(call))
 
 
 # Consecutive pieces of a long text share this many characters, so that a sentence (or an encoder window of a
@@ -119,20 +142,26 @@ class _Reader:
     settings: ServerSettings
     turns: list[str] = field(default_factory=list)
     documents: list[str] = field(default_factory=list)
+    tool_outputs: list[tuple[str | None, str]] = field(default_factory=list)
+    tool_names: dict[str, str] = field(default_factory=dict)  # call id -> the function the model called
     images: list[bytes] = field(default_factory=list)
     audio: list[bytes] = field(default_factory=list)
 
     def conversation(self) -> Conversation:
         return Conversation(turns=tuple(self.turns), documents=tuple(d for d in self.documents if d.strip()),
+                            tool_outputs=tuple((label, t) for label, t in self.tool_outputs if t.strip()),
                             images=tuple(self.images), audio=tuple(self.audio),
                             recent=self.settings.proxy_recent_turns, piece_chars=self.settings.max_input_chars)
 
-    def message(self, role: Any, content: Any, param: str) -> None:
+    def message(self, role: Any, content: Any, param: str, *, call_id: Any = None, name: Any = None) -> None:
+        """One message; a tool's (``call_id``: the call it answers, ``name``: the function's, when given)."""
         if not isinstance(role, str) or not role.strip():
             raise _bad(f"'{param}.role' must be a string such as \"user\"", f"{param}.role")
         role = role.strip().lower()
         if role == USER_ROLE:
             self.turns.append(self.content(content, f"{param}.content"))
+        elif role in TOOL_ROLES:
+            self.tool_output(content, f"{param}.content", call_id, name)
         elif role in DOCUMENT_ROLES:
             self.documents.append(self.content(content, f"{param}.content"))
         elif role in MODEL_ROLES:
@@ -140,6 +169,19 @@ class _Reader:
         else:
             known = ", ".join(sorted({USER_ROLE, *DOCUMENT_ROLES, *MODEL_ROLES}))
             raise _bad(f"'{param}.role' is {role!r}; railguard judges the roles {known}", f"{param}.role")
+
+    def tool_output(self, content: Any, param: str, call_id: Any, name: Any = None, *, media: bool = True) -> None:
+        call_id = call_id if isinstance(call_id, str) and call_id else None
+        name = name if isinstance(name, str) and name else self.tool_names.get(call_id or "")
+        self.tool_outputs.append((tool_label(name, call_id), self.content(content, param, media=media)))
+
+    def calls(self, calls: Any) -> None:
+        """Remember which function each of the model's earlier tool calls named, to name their outputs."""
+        for call in calls if isinstance(calls, list) else [calls]:
+            if isinstance(call, Mapping) and is_tool_call(call):
+                call_id, name = tool_call_id(call), tool_call_name(call)
+                if call_id and name:
+                    self.tool_names[call_id] = name
 
     def content(self, content: Any, param: str, *, media: bool = True) -> str:
         """The text of a message's content; its images and audio are kept (``media``) for the input rail."""
@@ -199,8 +241,11 @@ def read_chat(body: Any, settings: ServerSettings) -> Conversation:
     if not isinstance(messages, list) or not messages or not all(isinstance(m, Mapping) for m in messages):
         raise _bad("'messages' must be a non-empty list of message objects", "messages")
     reader = _Reader(settings)
+    for m in messages:
+        reader.calls(m.get("tool_calls"))
     for i, m in enumerate(messages):
-        reader.message(m.get("role"), m.get("content"), f"messages[{i}]")
+        reader.message(m.get("role"), m.get("content"), f"messages[{i}]", call_id=m.get("tool_call_id"),
+                       name=m.get("name"))
     return reader.conversation()
 
 
@@ -236,6 +281,7 @@ def read_response(body: Any, settings: ServerSettings) -> Conversation:
         return reader.conversation()
     if not isinstance(items, list) or not items:
         raise _bad("'input' must be a string or a non-empty list of input items", "input")
+    reader.calls([item for item in items if isinstance(item, Mapping) and item.get("type") in _MODEL_ITEMS])
     for i, item in enumerate(items):
         where = f"input[{i}]"
         if not isinstance(item, Mapping):
@@ -244,7 +290,7 @@ def read_response(body: Any, settings: ServerSettings) -> Conversation:
         if kind == "message" or (kind is None and "role" in item):
             reader.message(item.get("role"), item.get("content"), where)
         elif kind in _TOOL_OUTPUT_ITEMS:
-            reader.documents.append(reader.content(item.get("output"), f"{where}.output", media=False))
+            reader.tool_output(item.get("output"), f"{where}.output", item.get("call_id"), media=False)
         elif kind not in _MODEL_ITEMS:
             raise _bad(f"'{where}' is an input item of type {kind!r}, which railguard cannot judge; send message "
                        "and function_call_output items", where)
