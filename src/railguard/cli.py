@@ -317,6 +317,35 @@ def evaluate(
         typer.echo(f"results section of {readme} rewritten", err=True)
 
 
+@app.command(name="model-card")
+def model_card(
+    out: Annotated[Path, typer.Option("--out", help="the card to write")] = Path("MODEL_CARD.md"),
+    bench: Annotated[Path, typer.Option(
+        "--bench", help="the checkout's bench/results folder (evaluation and failure-mode figures)")] = Path(
+        "bench/results"),
+    results: Annotated[Path | None, typer.Option(
+        "--results", help="first refresh the card's evaluation figures from this results.json (railguard eval "
+                          "--out DIR writes one)")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="write nothing; exit 1 if the card differs from what the files give")] = False,
+) -> None:
+    """Write MODEL_CARD.md from the shipped manifests and bench/results (never typed by hand)."""
+    card = _import("railguard.eval.model_card", "train")
+    if results is not None and not check:
+        path = card.write_card_results(results, bench / card.CARD_RESULTS)
+        typer.echo(f"evaluation figures written to {path}", err=True)
+    text = card.render(bench)
+    if check:
+        current = out.read_text(encoding="utf-8") if out.exists() else ""
+        if current != text:
+            typer.echo(f"{out} is stale; run `railguard model-card --out {out}`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{out} is up to date", err=True)
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"model card written to {out}", err=True)
+
+
 def _wants_details(benches: list[str] | None) -> bool:
     """Whether a benchmark named reports more than the binary table (agents: SAFE/LOW/HIGH metrics; with
     ``all`` they are in the --out report's results.json)."""
