@@ -7,12 +7,10 @@ the part after the first colon is passed to the factory.
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from .errors import ConfigError, installed
 from .guard import Guard
 
 Factory = Callable[..., Guard]
@@ -128,13 +126,4 @@ def needs(kind: str) -> Needs:
 def missing_extra(kind: str) -> str | None:
     """The extra to install before ``kind`` can be built here (None when its packages are all importable)."""
     declared = needs(kind)
-    return declared.extra if not all(map(_importable, declared.modules)) else None
-
-
-def _importable(module: str) -> bool:
-    if module in sys.modules:  # a module set to None there is one that cannot be imported
-        return sys.modules[module] is not None
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
+    return declared.extra if not all(map(installed, declared.modules)) else None
