@@ -26,6 +26,7 @@ class Needs:
     extra: str | None = None
     modules: tuple[str, ...] = ()
     argument: bool = False
+    members: Callable[[str], list[str]] | None = None  # a guard made of guards: its argument -> their names
 
 
 _NEEDS: dict[str, Needs] = {}
@@ -44,14 +45,16 @@ _LAZY_MODULES: dict[str, str] = {
 
 
 def register(kind: str, description: str = "", *, extra: str | None = None, modules: tuple[str, ...] = (),
-             argument: bool = False) -> Callable[[Factory], Factory]:
+             argument: bool = False, members: Callable[[str], list[str]] | None = None
+             ) -> Callable[[Factory], Factory]:
     """Decorator: make ``factory(argument: str | None, **options)`` resolvable as ``kind[:argument]``; ``extra``
-    and ``modules`` declare the optional packages it needs, ``argument`` that a bare ``kind`` cannot be built."""
+    and ``modules`` declare the optional packages it needs, ``argument`` that a bare ``kind`` cannot be built,
+    ``members`` (for a guard made of guards) the names of the guards its argument builds."""
 
     def wrap(factory: Factory) -> Factory:
         _FACTORIES[kind] = factory
         _DESCRIPTIONS[kind] = description or (factory.__doc__ or "").strip().split("\n")[0]
-        _NEEDS[kind] = Needs(extra, tuple(modules), argument)
+        _NEEDS[kind] = Needs(extra, tuple(modules), argument, members)
         return factory
 
     return wrap
@@ -127,3 +130,14 @@ def missing_extra(kind: str) -> str | None:
     """The extra to install before ``kind`` can be built here (None when its packages are all importable)."""
     declared = needs(kind)
     return declared.extra if not all(map(installed, declared.modules)) else None
+
+
+def name_missing_extra(name: str) -> str | None:
+    """The extra to install before the guard ``name`` (``kind[:argument]``) can be built here, its members' too
+    for a guard made of guards (None when nothing is missing; ConfigError for an unknown kind or bad argument)."""
+    kind, argument = _split(name)
+    extra = missing_extra(kind)
+    members = needs(kind).members
+    if extra is not None or members is None or argument is None:
+        return extra
+    return next((e for m in members(argument) if (e := name_missing_extra(m)) is not None), None)
