@@ -278,7 +278,8 @@ def evaluate(
     data: DataDir = None,
     limit: Annotated[int | None, typer.Option(min=1, help="at most this many rows per benchmark")] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", help="write report.md, report.html (plots) and results.json into this folder")] = None,
+        "--out", help="write report.md, report.html (plots, with the eval extra) and results.json into this "
+                        "folder")] = None,
     readme: Annotated[Path | None, typer.Option(
         help="rewrite this README's section between <!-- results:start --> and <!-- results:end -->")] = None,
     progress: Progress = True,
@@ -301,6 +302,9 @@ def evaluate(
     import time
 
     report = _import("railguard.eval.report", "eval")
+    plots = report.can_plot()
+    if out is not None and not plots:  # said before the run, so a long evaluation is not a surprise at its end
+        typer.echo(f"note: {report.NO_PLOTS}; the tables and results.json are written as usual", err=True)
     start = time.perf_counter()
     run = runner.run(guard or ["embedded"], benches=benches, data_dir=_data_dir(data), limit=limit,
                      progress=progress)
@@ -310,8 +314,9 @@ def evaluate(
     if run.details:
         typer.echo(_import("railguard.eval.agent", "train").details_markdown(run.details))
     if out is not None:
-        paths = report.write_report(results, out)
-        typer.echo(f"report: {paths['html']}, {paths['markdown']}, {paths['results']}", err=True)
+        paths = report.write_report(results, out, plots=plots)
+        typer.echo(f"report: {paths['html']}{'' if plots else ' (no plots)'}, {paths['markdown']}, "
+                   f"{paths['results']}", err=True)
     if readme is not None:
         _import("railguard.eval.readme", "eval").update_readme(readme, results)
         typer.echo(f"results section of {readme} rewritten", err=True)

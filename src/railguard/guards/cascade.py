@@ -219,7 +219,7 @@ class CascadeGuard:
 
 
 @register("cascade", "cheap tier first, heavier ones only for what it hesitates on: cascade:embedded>e5",
-          argument=True)
+          argument=True, members=parse_tiers)
 def _cascade(argument: str | None = None, *, route: str | None = None, k: int | None = None,
              margin: float | None = None, languages: bool | None = None, fallback: str | None = None,
              timeout_s: float | None = None, tiers: Sequence[str] | None = None, **options) -> CascadeGuard:
