@@ -72,6 +72,39 @@ def test_huge_or_malformed_trajectories_are_refused():
         GuardInput(trajectory=[{"role": "agent"}])
 
 
+def test_openai_tool_calls_are_read_as_actions_in_every_shape():
+    expected = Action("tool_call", tool="shell", arguments={"cmd": "rm -rf /tmp/x"})
+    chat = {"id": "call_1", "type": "function", "function": {"name": "shell", "arguments": '{"cmd": "rm -rf /tmp/x"}'}}
+    responses = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "shell",
+                 "arguments": '{"cmd": "rm -rf /tmp/x"}', "status": "completed"}
+    legacy = {"name": "shell", "arguments": '{"cmd": "rm -rf /tmp/x"}'}
+    for call in (chat, responses, legacy, {**chat, "function": {**chat["function"], "arguments": {"cmd": "rm -rf /tmp/x"}}}):
+        assert GuardInput(action=call).action == expected == Action.from_tool_call(call)
+    openai_types = pytest.importorskip("openai.types.chat")
+    sdk = openai_types.ChatCompletionMessageToolCall(**chat)  # the openai client's own object
+    assert GuardInput(action=sdk).action == expected
+    assert Action.from_tool_call(chat, task="tidy up").task == "tidy up"
+    custom = Action.from_tool_call({"type": "custom_tool_call", "call_id": "c", "name": "sql", "input": "DROP TABLE t"})
+    assert (custom.tool, custom.arguments) == ("sql", "DROP TABLE t")
+    malformed = Action.from_tool_call({**chat, "function": {"name": "shell", "arguments": '{"cmd": "rm -rf'}})
+    assert malformed.arguments == '{"cmd": "rm -rf'  # the model's broken JSON is kept and read as written
+    with pytest.raises(InputError, match="no function name"):
+        GuardInput(action={"type": "function", "function": {"arguments": "{}"}})
+    with pytest.raises(InputError, match="arguments must be a JSON string or an object"):
+        Action.from_tool_call({"type": "function", "function": {"name": "f", "arguments": 3}})
+    with pytest.raises(InputError, match="an action dict or a tool call"):
+        GuardInput(action=42)
+
+
+def test_a_tool_call_is_judged_like_the_action_it_is(agent):
+    call = {"id": "call_9", "type": "function", "function": {"name": "shell", "arguments": '{"cmd": "rm -rf /home/me"}'}}
+    direct, by_hand = agent.check([GuardInput(action=call), GuardInput(action=Action(
+        "tool_call", tool="shell", arguments={"cmd": "rm -rf /home/me"}))])
+    assert (direct.action_risk, direct.action) == ("HIGH", "block")
+    assert direct.action_risk_probs == by_hand.action_risk_probs
+    assert "agent.rules.shell_rm_rf" in [r.rule for r in direct.explanation]
+
+
 def test_text_inputs_are_unchanged():
     x = GuardInput("hello")
     assert (x.prompt, x.action, x.trajectory) == ("hello", None, ())
@@ -193,6 +226,12 @@ def test_check_action_reads_json_lines(tmp_path):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r.get("id") for r in rows] == [None, "b"] and rows[1]["action_risk"] == "HIGH"
+    path.write_text(json.dumps({"id": "call_3", "type": "function",
+                                "function": {"name": "shell", "arguments": '{"cmd": "rm -rf /"}'}}) + "\n")
+    result = runner.invoke(app, ["check-action", "--input", str(path)])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)
+    assert (row["id"], row["action_risk"]) == ("shell:call_3", "HIGH")
     path.write_text('{"kind": "click", "target": "ok"}\n{"kind": "click"}\n')
     result = runner.invoke(app, ["check-action", "--input", str(path)])
     assert result.exit_code == 2 and "line 2" in result.stderr
@@ -217,6 +256,18 @@ def test_server_route_judges_actions_with_keys_and_errors(tmp_path, agent):
         assert bad.status_code == 422 and "hover" in bad.json()["error"]["message"]
         empty = client.post("/v1/guard/actions", json={}, headers={"Authorization": "Bearer k1"})
         assert empty.status_code == 422 and "neither" in empty.json()["error"]["message"]
+        calls = client.post("/v1/guard/actions", headers={"Authorization": "Bearer k1"}, json=[
+            {"action": {"id": "call_1", "type": "function",
+                        "function": {"name": "wire_transfer", "arguments": '{"to": "IBAN DE00", "amount": 900}'}}},
+            {"action": {"type": "function_call", "call_id": "c2", "name": "shell", "arguments": '{"cmd": "ls"}'},
+             "id": "mine"}])
+        assert calls.status_code == 200, calls.text
+        wire, ls = calls.json()
+        assert (wire["id"], wire["action_risk"], wire["action"]) == ("wire_transfer:call_1", "HIGH", "block")
+        assert ls["id"] == "mine" and ls["action_risk"] in RISK_LEVELS
+        nameless = client.post("/v1/guard/actions", headers={"Authorization": "Bearer k1"},
+                               json={"action": {"type": "function", "function": {"arguments": "{}"}}})
+        assert nameless.status_code == 422 and "no function name" in nameless.json()["error"]["message"]
 
 
 def test_the_example_loop_blocks_high_and_asks_before_low():

@@ -147,6 +147,23 @@ def test_cli_out_and_readme(data_dir, tmp_path):
     assert "| xstest | prompt_harmful | 7 |" in readme.read_text()
 
 
+def test_cli_out_without_matplotlib_writes_the_report_without_plots_and_says_so(data_dir, tmp_path, monkeypatch):
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # not installed: `import matplotlib` fails
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(app, ["eval", "--guard", SCORED, "--bench", "xstest", "--data", str(data_dir),
+                                      "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    note = "pip install 'railguard[eval]' adds them"
+    assert note in result.stderr and result.stderr.index(note) < result.stderr.index("report:")
+    assert "(no plots)" in result.stderr
+    assert read_results(out)["results"]
+    page = (out / "report.html").read_text()
+    assert "<img" not in page and page.count("matplotlib is not installed") == 4
+    assert "| xstest | prompt_harmful | 7 |" in (out / "report.md").read_text()
+
+
 def test_update_readme_script(results, tmp_path):
     (tmp_path / "rep").mkdir()
     (tmp_path / "rep" / "results.json").write_text(json.dumps(results))

@@ -102,6 +102,32 @@ def test_gzipped_jsonl_and_custom_field_names(tmp_path, fake_guard):
     assert [(r["id"], r["flagged"], r["refusal"]) for r in rows] == [("k1", True, True), ("k2", False, None)]
 
 
+def test_error_messages_count_lines_and_columns_from_one(tmp_path, fake_guard):
+    src = write_jsonl(tmp_path / "in.jsonl", [
+        {"prompt": "hi"},
+        b'{"prompt": "a", }',  # the stray "}" is the 17th character
+        b'{"prompt": "caf\xc3\xa9", "x": }',  # characters, not bytes: the "}" is the 25th
+        b'{"prompt": "\xff"}',  # the 13th byte
+        b"",
+        {"text": "no prompt"},
+    ])
+    rows, _ = run(tmp_path, src, fake_guard)
+    assert [r["error"] for r in rows] == [
+        None,
+        "line 2 is not valid JSON: Expecting property name enclosed in double quotes at column 17",
+        "line 3 is not valid JSON: Expecting value at column 25",
+        "line 4 is not valid UTF-8 (byte 13 of the line)",
+        "line 5 is blank",
+        "line 6 has no 'prompt' field",
+    ]
+    assert [r["id"] for r in rows] == ["0", "1", "2", "3", "4", "5"]  # ids stay the 0-based row numbers
+    csv_src = tmp_path / "in.csv"
+    csv_src.write_bytes(b'id,prompt\nx1,"two\nlines"\nx2,caf\xe9\n,\n')
+    rows, _ = run(tmp_path, csv_src, fake_guard)
+    assert rows[1]["error"] == "row 2 (line 4): text is not valid UTF-8"  # row 1 spans lines 2 and 3
+    assert rows[2]["error"] is None and rows[0]["error"] is None
+
+
 def test_csv_input(tmp_path, fake_guard):
     src = tmp_path / "in.csv"
     with open(src, "w", newline="", encoding="utf-8") as f:

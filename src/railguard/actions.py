@@ -2,6 +2,12 @@
 
 Both are frozen values validated when built; a mistake raises :class:`railguard.InputError` saying what to
 fix. :func:`render_action` and :func:`render_trajectory` turn them into the text the agent heads read.
+
+A tool call as an LLM API proposes it is an action too (:meth:`Action.from_tool_call`): a chat completion's
+``tool_calls`` entry ``{"id": ..., "type": "function", "function": {"name": ..., "arguments": "<JSON>"}}``, the
+Responses API's ``function_call`` (and ``custom_tool_call``) item, or the legacy ``function_call``; wherever an
+action is read from JSON (``GuardInput(action=...)``, ``/v1/guard/actions``, ``check-action --input``), such an
+object is read as one.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ TURN_ROLES: tuple[str, ...] = ("user", "agent", "environment")
 MAX_TURNS = 200
 MAX_TRAJECTORY_CHARS = 1_000_000
 MAX_FIELD_CHARS = 100_000
+#: The ``type`` of a Responses API item that is a tool call, and which of its fields holds the arguments.
+_RESPONSE_CALL_ARGUMENTS = {"function_call": "arguments", "custom_tool_call": "input"}
+_TOOL_CALL_SHAPES = ('{"type": "function", "function": {"name": ..., "arguments": "<JSON>"}} (chat completions) '
+                     'or {"type": "function_call", "name": ..., "arguments": "<JSON>"} (responses)')
 
 
 def _opt_text(owner: str, name: str, value: Any) -> str | None:
@@ -83,8 +93,28 @@ class Action:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Action:
-        """An Action from JSON-like data (the CLI's and the server's input); unknown keys are an error."""
+        """An Action from JSON-like data (the CLI's and the server's input); unknown keys are an error. An LLM
+        API's tool call (see :func:`is_tool_call`) is read with :meth:`from_tool_call`."""
+        if is_tool_call(data):
+            return cls.from_tool_call(data)
         return _from_mapping(cls, data, "an action", "kind", ACTION_KINDS)
+
+    @classmethod
+    def from_tool_call(cls, call: Any, *, task: str | None = None) -> Action:
+        """The ``tool_call`` action an LLM proposed: a chat ``tool_calls`` entry, a Responses ``function_call``
+        or ``custom_tool_call`` item or a legacy ``function_call``, as JSON-like data or as the ``openai``
+        client's object. Arguments that are a JSON object are read as a mapping; others (the model's malformed
+        JSON included) are kept as text, which the rules and the model read as written. ``task`` is what the user
+        asked for."""
+        data = _plain(call)
+        if not is_tool_call(data):
+            raise InputError(f"not a tool call: expected {_TOOL_CALL_SHAPES}")
+        name = tool_call_name(data)
+        if name is None:
+            raise InputError(f"the tool call has no function name: expected {_TOOL_CALL_SHAPES}")
+        function = data["function"] if isinstance(data.get("function"), Mapping) else data
+        arguments = function.get(_RESPONSE_CALL_ARGUMENTS.get(data.get("type"), "arguments"))
+        return cls("tool_call", tool=name, arguments=_tool_arguments(arguments), task=task)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
@@ -123,6 +153,72 @@ class Turn:
         return " ".join(parts)
 
 
+def is_tool_call(data: Any) -> bool:
+    """Whether JSON-like data is an LLM API's tool call rather than a railguard action (which has a ``kind``)."""
+    if not isinstance(data, Mapping) or "kind" in data:
+        return False
+    kind = data.get("type")
+    if kind in _RESPONSE_CALL_ARGUMENTS:
+        return True
+    if isinstance(data.get("function"), Mapping):
+        return kind in (None, "function")
+    return kind is None and "name" in data and "arguments" in data  # the legacy function_call
+
+
+def tool_call_id(call: Any) -> str | None:
+    """The id an LLM API gave a tool call (``id`` in chat completions, ``call_id`` in responses), if any."""
+    data = _plain(call)
+    value = data.get("call_id") if data.get("type") in _RESPONSE_CALL_ARGUMENTS else data.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def tool_call_name(call: Any) -> str | None:
+    """The function a tool call names, if any."""
+    data = _plain(call)
+    function = data["function"] if isinstance(data.get("function"), Mapping) else data
+    name = function.get("name")
+    return name if isinstance(name, str) and name.strip() else None
+
+
+def tool_call_label(call: Any) -> str | None:
+    """The name a tool call's verdict carries (see :func:`tool_label`); None for data that is not a tool call."""
+    data = _plain(call)
+    return tool_label(tool_call_name(data), tool_call_id(data)) if is_tool_call(data) else None
+
+
+def tool_label(name: str | None, call_id: str | None) -> str | None:
+    """How a verdict names a tool call or a tool's output (its ``id``): ``name:call_id``, or whichever is known."""
+    parts = [p for p in (name, call_id) if p]
+    return ":".join(parts) or None
+
+
+def _plain(call: Any) -> Mapping[str, Any]:
+    """JSON-like data of a tool call; the ``openai`` client's objects are pydantic models and say so."""
+    if isinstance(call, Mapping):
+        return call
+    dump = getattr(call, "model_dump", None)  # an SDK object at the edge: read once into plain data
+    if callable(dump):
+        data = dump()
+        if isinstance(data, Mapping):
+            return data
+    raise InputError(f"a tool call must be an object such as {_TOOL_CALL_SHAPES}, got {type(call).__name__}")
+
+
+def _tool_arguments(value: Any) -> Mapping[str, Any] | str | None:
+    if value is None or isinstance(value, Mapping):
+        return value
+    if not isinstance(value, str):
+        raise InputError(f"the tool call's arguments must be a JSON string or an object, got {type(value).__name__}")
+    if value.lstrip().startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        if isinstance(parsed, dict):
+            return parsed
+    return value or None
+
+
 def _from_mapping(cls: type, data: Any, what: str, required: str, allowed: tuple[str, ...]) -> Any:
     """``cls(**data)`` for JSON-like data, with one clear InputError for a non-object, an unknown field or a
     missing required one."""
@@ -136,6 +232,19 @@ def _from_mapping(cls: type, data: Any, what: str, required: str, allowed: tuple
     if required not in data:
         raise InputError(f"{what} needs a '{required}', one of {', '.join(allowed)}")
     return cls(**dict(data))
+
+
+def to_action(value: Any) -> Action:
+    """An Action from an Action, an action dict, or an LLM API's tool call (a dict or the ``openai`` client's
+    object)."""
+    if isinstance(value, Action):
+        return value
+    if isinstance(value, Mapping):
+        return Action.from_dict(value)
+    if callable(getattr(value, "model_dump", None)):
+        return Action.from_tool_call(value)
+    raise InputError(f"GuardInput.action must be a railguard.Action, an action dict or a tool call, "
+                     f"got {type(value).__name__}")
 
 
 def to_trajectory(value: Any) -> tuple[Turn, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
-from .actions import Action
+from .actions import Action, is_tool_call, tool_call_label
 from .errors import InputError
 from .types import GuardInput
 
@@ -27,27 +27,34 @@ def action_from_options(**fields) -> Action:
 
 
 def input_from_object(obj: object, where: str) -> GuardInput:
-    """One JSON object as a GuardInput: either an action itself (it has a ``kind``) or an item with
-    ``action`` / ``trajectory`` / ``prompt`` / ``id``."""
+    """One JSON object as a GuardInput: either an action itself (it has a ``kind``, or is an LLM API's tool
+    call) or an item with ``action`` / ``trajectory`` / ``prompt`` / ``id``. A tool call's verdict is named
+    after it (``id`` ``name:call_id``) unless the item gives its own ``id``."""
     if not isinstance(obj, dict):
         raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     try:
-        if "kind" in obj:
-            return GuardInput(action=Action.from_dict(obj))
+        if "kind" in obj or is_tool_call(obj):
+            return GuardInput(action=Action.from_dict(obj), id=_label(obj))
         unknown = set(obj) - set(ITEM_KEYS)
         if unknown:
             raise InputError(f"unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(ITEM_KEYS)} "
                              "(or an action object with a 'kind')")
         if obj.get("action") is None and not obj.get("trajectory"):
             raise InputError("the item has neither an 'action' nor a 'trajectory'")
+        action = obj.get("action")
         return GuardInput(prompt=obj.get("prompt") or "", response=obj.get("response"),
                           context=obj.get("context") or (),
-                          action=None if obj.get("action") is None else Action.from_dict(obj["action"]),
-                          trajectory=obj.get("trajectory") or (), id=obj.get("id"))
+                          action=None if action is None else Action.from_dict(action),
+                          trajectory=obj.get("trajectory") or (),
+                          id=obj["id"] if obj.get("id") is not None else _label(action))
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None
     except TypeError as exc:
         raise InputError(f"{where}: {exc}") from None
+
+
+def _label(action: object) -> str | None:
+    return tool_call_label(action) if is_tool_call(action) else None
 
 
 def inputs_from_lines(lines: Iterable[str]) -> Iterator[list[GuardInput]]:

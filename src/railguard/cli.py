@@ -278,7 +278,8 @@ def evaluate(
     data: DataDir = None,
     limit: Annotated[int | None, typer.Option(min=1, help="at most this many rows per benchmark")] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", help="write report.md, report.html (plots) and results.json into this folder")] = None,
+        "--out", help="write report.md, report.html (plots, with the eval extra) and results.json into this "
+                        "folder")] = None,
     readme: Annotated[Path | None, typer.Option(
         help="rewrite this README's section between <!-- results:start --> and <!-- results:end -->")] = None,
     progress: Progress = True,
@@ -301,6 +302,9 @@ def evaluate(
     import time
 
     report = _import("railguard.eval.report", "eval")
+    plots = report.can_plot()
+    if out is not None and not plots:  # said before the run, so a long evaluation is not a surprise at its end
+        typer.echo(f"note: {report.NO_PLOTS}; the tables and results.json are written as usual", err=True)
     start = time.perf_counter()
     run = runner.run(guard or ["embedded"], benches=benches, data_dir=_data_dir(data), limit=limit,
                      progress=progress)
@@ -310,11 +314,41 @@ def evaluate(
     if run.details:
         typer.echo(_import("railguard.eval.agent", "train").details_markdown(run.details))
     if out is not None:
-        paths = report.write_report(results, out)
-        typer.echo(f"report: {paths['html']}, {paths['markdown']}, {paths['results']}", err=True)
+        paths = report.write_report(results, out, plots=plots)
+        typer.echo(f"report: {paths['html']}{'' if plots else ' (no plots)'}, {paths['markdown']}, "
+                   f"{paths['results']}", err=True)
     if readme is not None:
         _import("railguard.eval.readme", "eval").update_readme(readme, results)
         typer.echo(f"results section of {readme} rewritten", err=True)
+
+
+@app.command(name="model-card")
+def model_card(
+    out: Annotated[Path, typer.Option("--out", help="the card to write")] = Path("MODEL_CARD.md"),
+    bench: Annotated[Path, typer.Option(
+        "--bench", help="the checkout's bench/results folder (evaluation and failure-mode figures)")] = Path(
+        "bench/results"),
+    results: Annotated[Path | None, typer.Option(
+        "--results", help="first refresh the card's evaluation figures from this results.json (railguard eval "
+                          "--out DIR writes one)")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="write nothing; exit 1 if the card differs from what the files give")] = False,
+) -> None:
+    """Write MODEL_CARD.md from the shipped manifests and bench/results (never typed by hand)."""
+    card = _import("railguard.eval.model_card", "train")
+    if results is not None and not check:
+        path = card.write_card_results(results, bench / card.CARD_RESULTS)
+        typer.echo(f"evaluation figures written to {path}", err=True)
+    text = card.render(bench)
+    if check:
+        current = out.read_text(encoding="utf-8") if out.exists() else ""
+        if current != text:
+            typer.echo(f"{out} is stale; run `railguard model-card --out {out}`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{out} is up to date", err=True)
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"model card written to {out}", err=True)
 
 
 def _wants_details(benches: list[str] | None) -> bool:

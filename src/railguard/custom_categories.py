@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
+from .guard import HasManifest
 from .policy import CustomCategory
 from .types import GuardInput
 
@@ -119,7 +120,7 @@ class Calibration:
 
 def encoder_sha256(guard: Any) -> str:
     """The sha256 of an embedded guard's encoder file, from its manifest ('' when unknown)."""
-    manifest = getattr(guard, "manifest", None) or {}
+    manifest = guard.manifest if isinstance(guard, HasManifest) else {}
     onnx = (manifest.get("encoder") or {}).get("onnx", "")
     return str((manifest.get("files") or {}).get(onnx, ""))
 

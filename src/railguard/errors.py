@@ -51,3 +51,17 @@ def require(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as exc:  # the extra is not installed
         raise MissingExtraError(extra, module.split(".")[0]) from exc
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported here, without importing it (a module set to None in sys.modules
+    counts as missing, as it does for ``import``)."""
+    import importlib.util
+    import sys
+
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

@@ -3,7 +3,9 @@
 :func:`iter_inputs` yields ``(row_id, GuardInput | error_message)`` for every row of a file, in order and
 in constant memory. A malformed row (invalid JSON or UTF-8, a missing or non-string prompt, a blank
 line) is yielded as its error message instead of a GuardInput, so a caller never loses or reorders
-rows. A row's id is its ``id`` field, or its 0-based row number as a string when it has none.
+rows. A row's id is its ``id`` field, or its 0-based row number as a string when it has none. Messages
+count from 1 as a person does: "line 2" is a file's second line, "row 2" the second data row of a CSV
+(after its header; its line is given too) or a Parquet file, "column 5" the fifth character of the line.
 """
 
 from __future__ import annotations
@@ -122,8 +124,9 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _to_input(row: Mapping[str, Any], index: int, fields: Fields, *, empty_is_none: bool = False) -> Row:
-    return row_to_input(row, _row_id(row.get(fields.id), index), f"row {index}", fields,
+def _to_input(row: Mapping[str, Any], index: int, fields: Fields, *, where: str | None = None,
+              empty_is_none: bool = False) -> Row:
+    return row_to_input(row, _row_id(row.get(fields.id), index), where or f"row {index + 1}", fields,
                         empty_is_none=empty_is_none)
 
 
@@ -159,25 +162,26 @@ def _jsonl_rows(path: Path, gzipped: bool, fields: Fields, start: int = 0, offse
         if offset:
             f.seek(offset)
         for index, raw in enumerate(itertools.islice(f, limit), start):
+            where = f"line {index + 1}"  # messages count lines from 1, as editors do; the row id stays 0-based
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                yield str(index), f"line {index} is not valid UTF-8 (byte {exc.start})"
+                yield str(index), f"{where} is not valid UTF-8 (byte {exc.start + 1} of the line)"
                 continue
             if index == 0:
                 line = line.removeprefix("\ufeff")
             if not line.strip():
-                yield str(index), f"line {index} is blank"
+                yield str(index), f"{where} is blank"
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield str(index), f"line {index} is not valid JSON: {exc.msg} at column {exc.colno}"
+                yield str(index), f"{where} is not valid JSON: {exc.msg} at column {exc.colno}"
                 continue
             if not isinstance(row, dict):
-                yield str(index), f"line {index} is not a JSON object"
+                yield str(index), f"{where} is not a JSON object"
                 continue
-            yield _to_input(row, index, fields)
+            yield _to_input(row, index, fields, where=where)
 
 
 def _open_csv(path: Path, gzipped: bool) -> IO[str]:
@@ -188,15 +192,17 @@ def _open_csv(path: Path, gzipped: bool) -> IO[str]:
     return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
-def _csv_records(reader: csv.DictReader) -> Iterator[dict[str, Any] | csv.Error]:
-    """The reader's records; a record the csv module rejects comes as its error, and reading goes on."""
+def _csv_records(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, Any] | csv.Error]]:
+    """``(first line, record)`` for the reader's records (a quoted cell may span lines); a record the csv module
+    rejects comes as its error, and reading goes on."""
     while True:
+        first = reader.line_num + 1
         try:
-            yield next(reader)
+            yield first, next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield exc
+            yield first, exc
 
 
 def _csv_rows(path: Path, gzipped: bool, fields: Fields) -> Iterator[Row]:
@@ -207,11 +213,12 @@ def _csv_rows(path: Path, gzipped: bool, fields: Fields) -> Iterator[Row]:
         if fields.text not in reader.fieldnames:
             raise InputError(f"{path} has no column '{fields.text}'; its columns are: "
                              f"{', '.join(reader.fieldnames)}")
-        for index, record in enumerate(_csv_records(reader)):
+        for index, (line, record) in enumerate(_csv_records(reader)):
+            where = f"row {index + 1} (line {line})"
             if isinstance(record, csv.Error):
-                yield str(index), f"row {index} is not valid CSV: {record}"
+                yield str(index), f"{where} is not valid CSV: {record}"
             else:
-                yield _to_input(record, index, fields, empty_is_none=True)
+                yield _to_input(record, index, fields, where=where, empty_is_none=True)
 
 
 @contextlib.contextmanager

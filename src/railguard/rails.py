@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from .policy import Policy
+from .guard import HasPolicy
 from .types import FLAG_TASKS, Verdict
 
 #: What a caller gets in place of a blocked request or answer, unless the operator sets another message.
@@ -102,10 +102,9 @@ def partial_threshold(threshold: float, input_verdicts: Sequence[Verdict], *, ha
 def response_harm_blocks(guard: Any) -> bool:
     """Whether the guard's verdicts block a harmful answer: its policy's ``response_harmful`` rule says ``block``
     (a guard without a policy flags every harmful answer)."""
-    policy = getattr(guard, "policy", None)  # a PolicyGuard, also behind the media wrapper that forwards it
-    if not isinstance(policy, Policy):
+    if not isinstance(guard, HasPolicy):  # a PolicyGuard, or the media wrapper that passes its policy through
         return True
-    rule = policy.tasks["response_harmful"]
+    rule = guard.policy.tasks["response_harmful"]
     return rule.enabled and rule.action == "block"
 
 
@@ -113,11 +112,14 @@ def response_harm_blocks(guard: Any) -> bool:
 class StreamWindow(Generic[P]):
     """One streamed answer on its way through an output rail (one per answer: nothing is shared). ``P`` is what
     the stream is made of (the proxy's event payloads, LangChain's message chunks); the text of each is
-    :meth:`add`-ed per choice index and the chunk :meth:`hold`-en until :meth:`releasable` lets it go."""
+    :meth:`add`-ed per choice index and the chunk :meth:`hold`-en until :meth:`releasable` lets it go. A chunk
+    held as carrying a tool call (``call``) is not released by :meth:`releasable`, nor is anything after it (to
+    keep the order): it waits until the whole answer, its tool calls judged, passed (:meth:`rest`)."""
 
     texts: dict[int, str] = field(default_factory=dict)  # choice index -> its text so far
     checked: dict[int, int] = field(default_factory=dict)  # choice index -> characters covered by a passed check
-    held: deque[tuple[P, dict[int, int]]] = field(default_factory=deque)  # chunk, text end per choice
+    # chunk, text end per choice, whether it carries a tool call (held until the calls are judged)
+    held: deque[tuple[P, dict[int, int], bool]] = field(default_factory=deque)
     verdicts: dict[int, Verdict] = field(default_factory=dict)  # latest verdict per choice
     tokens_since_check: int = 0
     sent_content: bool = False
@@ -132,8 +134,9 @@ class StreamWindow(Generic[P]):
             ends[index] = len(self.texts.get(index, ""))
         return ends
 
-    def hold(self, chunk: P, ends: Mapping[int, int]) -> None:
-        self.held.append((chunk, dict(ends)))
+    def hold(self, chunk: P, ends: Mapping[int, int], *, call: bool = False) -> None:
+        """Hold one chunk: where each choice's text ends after it, and whether it carries part of a tool call."""
+        self.held.append((chunk, dict(ends), call))
 
     def unchecked(self) -> list[int]:
         return [i for i, text in self.texts.items() if len(text) > self.checked.get(i, 0)]
@@ -169,16 +172,16 @@ class StreamWindow(Generic[P]):
     def releasable(self, holdback_chars: int = 0) -> list[P]:
         """Held chunks whose text, and ``holdback_chars`` of text after it, a passed check covered."""
         out = []
-        while self.held and all(end + holdback_chars <= self.checked.get(i, 0)
-                                for i, end in self.held[0][1].items()):
-            chunk, ends = self.held.popleft()
+        while self.held and not self.held[0][2] and all(end + holdback_chars <= self.checked.get(i, 0)
+                                                        for i, end in self.held[0][1].items()):
+            chunk, ends, _ = self.held.popleft()
             self.sent_content |= any(ends.values())
             out.append(chunk)
         return out
 
     def rest(self) -> list[P]:
         """Every chunk still held (once the whole answer passed)."""
-        out = [chunk for chunk, _ in self.held]
-        self.sent_content |= any(any(ends.values()) for _, ends in self.held)
+        out = [chunk for chunk, _, _ in self.held]
+        self.sent_content |= any(any(ends.values()) for _, ends, _ in self.held)
         self.held.clear()
         return out

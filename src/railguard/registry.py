@@ -7,12 +7,10 @@ the part after the first colon is passed to the factory.
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from .errors import ConfigError, installed
 from .guard import Guard
 
 Factory = Callable[..., Guard]
@@ -28,6 +26,7 @@ class Needs:
     extra: str | None = None
     modules: tuple[str, ...] = ()
     argument: bool = False
+    members: Callable[[str], list[str]] | None = None  # a guard made of guards: its argument -> their names
 
 
 _NEEDS: dict[str, Needs] = {}
@@ -46,14 +45,16 @@ _LAZY_MODULES: dict[str, str] = {
 
 
 def register(kind: str, description: str = "", *, extra: str | None = None, modules: tuple[str, ...] = (),
-             argument: bool = False) -> Callable[[Factory], Factory]:
+             argument: bool = False, members: Callable[[str], list[str]] | None = None
+             ) -> Callable[[Factory], Factory]:
     """Decorator: make ``factory(argument: str | None, **options)`` resolvable as ``kind[:argument]``; ``extra``
-    and ``modules`` declare the optional packages it needs, ``argument`` that a bare ``kind`` cannot be built."""
+    and ``modules`` declare the optional packages it needs, ``argument`` that a bare ``kind`` cannot be built,
+    ``members`` (for a guard made of guards) the names of the guards its argument builds."""
 
     def wrap(factory: Factory) -> Factory:
         _FACTORIES[kind] = factory
         _DESCRIPTIONS[kind] = description or (factory.__doc__ or "").strip().split("\n")[0]
-        _NEEDS[kind] = Needs(extra, tuple(modules), argument)
+        _NEEDS[kind] = Needs(extra, tuple(modules), argument, members)
         return factory
 
     return wrap
@@ -128,13 +129,15 @@ def needs(kind: str) -> Needs:
 def missing_extra(kind: str) -> str | None:
     """The extra to install before ``kind`` can be built here (None when its packages are all importable)."""
     declared = needs(kind)
-    return declared.extra if not all(map(_importable, declared.modules)) else None
+    return declared.extra if not all(map(installed, declared.modules)) else None
 
 
-def _importable(module: str) -> bool:
-    if module in sys.modules:  # a module set to None there is one that cannot be imported
-        return sys.modules[module] is not None
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
+def name_missing_extra(name: str) -> str | None:
+    """The extra to install before the guard ``name`` (``kind[:argument]``) can be built here, its members' too
+    for a guard made of guards (None when nothing is missing; ConfigError for an unknown kind or bad argument)."""
+    kind, argument = _split(name)
+    extra = missing_extra(kind)
+    members = needs(kind).members
+    if extra is not None or members is None or argument is None:
+        return extra
+    return next((e for m in members(argument) if (e := name_missing_extra(m)) is not None), None)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .actions import Action, Turn, to_trajectory
+from .actions import Action, Turn, to_action, to_trajectory
 from .errors import InputError
 
 
@@ -71,8 +71,9 @@ class GuardInput:
     ``context`` holds text the model reads but the user did not write (a retrieved document, an email,
     a web page, a tool result); instructions hidden there are indirect prompt injections.
 
-    ``action`` is an agent's proposed next step and ``trajectory`` the turns so far (see
-    :mod:`railguard.actions`); with either, ``prompt`` may be left out (it defaults to "").
+    ``action`` is an agent's proposed next step (an Action, an action dict, or an LLM API's tool call such as a
+    chat ``tool_calls`` entry) and ``trajectory`` the turns so far (see :mod:`railguard.actions`); with either,
+    ``prompt`` may be left out (it defaults to "").
     ``images`` and ``audio`` (bytes or file paths) are read into text by :mod:`railguard.media`
     (OCR, speech-to-text) and checked by the same guard; the verdict's explanation says what was read where.
     """
@@ -89,9 +90,7 @@ class GuardInput:
     def __post_init__(self) -> None:
         _check_text("prompt", self.prompt, optional=False)
         if self.action is not None and not isinstance(self.action, Action):
-            if not isinstance(self.action, Mapping):
-                raise InputError(f"GuardInput.action must be a railguard.Action, got {type(self.action).__name__}")
-            object.__setattr__(self, "action", Action.from_dict(self.action))
+            object.__setattr__(self, "action", to_action(self.action))
         object.__setattr__(self, "trajectory", to_trajectory(self.trajectory))
         _check_text("response", self.response, optional=True)
         context = self.context

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..guards.cascade import CascadeGuard, has_views, hesitation, input_language, margin_uncertain, reads
+from ..guard import has_views, reads, thresholds_of
+from ..guards.cascade import CascadeGuard, hesitation, input_language, margin_uncertain
 from ..progress import Advance
 from . import benchmarks as bm
 from . import metrics as mx
@@ -69,7 +70,7 @@ def analyse(cascade: CascadeGuard, name: str, bench: str, task: str, items: Sequ
     lang_ms = (time.perf_counter() - t0) * 1000.0 / max(1, len(items))
     unreadable = np.array([not reads(cheap, lang) for lang in langs])
     cheap_flags, heavy_flags = _decisions(c_verdicts, task), _decisions(h_verdicts, task)
-    thresholds = {t: float(v) for t, v in (getattr(cheap, "thresholds", None) or {}).items()}
+    thresholds = thresholds_of(cheap)
 
     def outcome(up: np.ndarray) -> dict[str, Any]:
         up = up | unreadable

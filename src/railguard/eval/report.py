@@ -4,7 +4,7 @@ and ``results.json`` (machine-readable), written by :func:`write_report`.
 Everything here is built from the results dictionary (the content of results.json), so a report can
 be rebuilt from an old results.json without running a guard again: ``build_report(json.load(f))``.
 The plots are drawn with matplotlib's Agg canvas (no display, no global pyplot state) and embedded as
-base64 PNG.
+base64 PNG; without matplotlib (the ``eval`` extra) the report is written without them and says so.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..errors import ConfigError, require
+from ..errors import ConfigError, installed, require
 from . import published
 from .runner import FPR_ONLY, RECALL_ONLY, BenchResult, EvalRun, markdown_table
 
@@ -35,6 +35,12 @@ SCHEMA_VERSION = 1
 #: Colours by guard, in the order guards were run (Okabe-Ito: readable by colour-blind readers).
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 _PLOT_COLUMNS = 3
+NO_PLOTS = f"matplotlib is not installed, so this report has no plots: pip install 'railguard[{EXTRA}]' adds them"
+
+
+def can_plot() -> bool:
+    """Whether report.html can have its plots here (matplotlib, the ``eval`` extra, is installed)."""
+    return installed("matplotlib")
 
 
 # --- what the run was ------------------------------------------------------------------------------
@@ -562,13 +568,20 @@ def _ul(lines: Iterable[str]) -> str:
     return f"<ul>{items}</ul>" if items else ""
 
 
+def _plot(figure, data: dict, alt: str, plots: bool) -> str:
+    if not plots:
+        return f'<p class="muted">No plot ({html.escape(alt)}): {html.escape(NO_PLOTS)}.</p>'
+    return _img(figure(data), alt)
+
+
 def _img(b64: str | None, alt: str) -> str:
     if b64 is None:
         return f'<p class="muted">No data for: {html.escape(alt)}.</p>'
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
 
 
-def build_html(data: dict) -> str:
+def build_html(data: dict, *, plots: bool = True) -> str:
+    """The self-contained HTML page; ``plots=False`` leaves the plots out (a line in their place says why)."""
     head = headline_table(data)
     n_guards = len(_guards(data))
     n_reported = len(head.header) - 3 - n_guards
@@ -581,11 +594,11 @@ def build_html(data: dict) -> str:
     if data.get("skipped"):
         body += [_ul(_skipped_lines(data))]
     body += [
-        "<h2>F1 against latency</h2>", _img(tradeoff_figure(data), "F1 vs latency"),
-        "<h2>Precision-recall curves</h2>", _img(pr_figure(data), "precision-recall curves"),
-        "<h2>Calibration</h2>", _img(reliability_figure(data), "reliability diagrams"),
+        "<h2>F1 against latency</h2>", _plot(tradeoff_figure, data, "F1 vs latency", plots),
+        "<h2>Precision-recall curves</h2>", _plot(pr_figure, data, "precision-recall curves", plots),
+        "<h2>Calibration</h2>", _plot(reliability_figure, data, "reliability diagrams", plots),
         calibration_table(data).html(),
-        "<h2>Latency</h2>", _img(latency_figure(data), "latency and throughput"),
+        "<h2>Latency</h2>", _plot(latency_figure, data, "latency and throughput", plots),
         "<p class='muted'>Single-item calls on the first items of each benchmark, after its batched pass; "
         "throughput = items / seconds inside check() over the batched pass.</p>",
         latency_table(data).html(), latency_detail_table(data).html(),
@@ -596,7 +609,7 @@ def build_html(data: dict) -> str:
     if data.get("cascade"):
         body += ["<h2>Cascade: cost and routing</h2>",
                  *(f"<pre>{html.escape(block)}</pre>" for block in cascade_markdown(data)[2:]),
-                 _img(cascade_figure(data), "score vs escalation rate")]
+                 _plot(cascade_figure, data, "score vs escalation rate", plots)]
     body += ["<h2>Provenance</h2>", "<p>Guards:</p>", _ul(_guard_lines(data)), "<p>Data files:</p>",
              _ul(_data_lines(data))]
     return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>railguard evaluation report</title>"
@@ -612,8 +625,9 @@ def _md_results_html(data: dict) -> str:
 
 # --- files -----------------------------------------------------------------------------------------
 
-def write_report(data: dict, out_dir: str | Path) -> dict[str, Path]:
-    """Write results.json, report.md and report.html into ``out_dir`` (created if missing)."""
+def write_report(data: dict, out_dir: str | Path, *, plots: bool | None = None) -> dict[str, Path]:
+    """Write results.json, report.md and report.html into ``out_dir`` (created if missing); report.html has its
+    plots when ``plots`` (default: when matplotlib is installed, see :func:`can_plot`)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder for the report")
@@ -621,7 +635,8 @@ def write_report(data: dict, out_dir: str | Path) -> dict[str, Path]:
     paths = {"results": out / RESULTS_JSON, "markdown": out / REPORT_MD, "html": out / REPORT_HTML}
     paths["results"].write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     paths["markdown"].write_text(build_markdown(data), encoding="utf-8")
-    paths["html"].write_text(build_html(data), encoding="utf-8")
+    plots = can_plot() if plots is None else plots
+    paths["html"].write_text(build_html(data, plots=plots), encoding="utf-8")
     return paths
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..config import settings
 from ..errors import ConfigError, RailguardError
-from ..guard import Guard
+from ..guard import Describes, Guard, HasManifest, JudgesTasks, unwrap
 from ..guards.cascade import CascadeGuard
 from ..models.artifacts import sha256_file
 from ..progress import Advance, progress_bar
@@ -345,28 +345,22 @@ def _load_all(selections: list[bm.Selection | bm.FileSelection], data_dir: Path 
 
 def _guard_info(name: str, guard: Guard) -> dict[str, Any]:
     info: dict[str, Any] = {"name": name, "class": type(guard).__name__}
-    manifest = getattr(guard, "manifest", None)
-    if isinstance(manifest, dict):
-        info["model_dir"] = str(getattr(guard, "model_dir", ""))
+    if isinstance(guard, HasManifest):
+        manifest = guard.manifest
+        info["model_dir"] = str(guard.model_dir)
         info["model_files_sha256"] = dict(manifest.get("files") or {})
         if manifest.get("thresholds"):
             info["thresholds"] = dict(manifest["thresholds"])
-    provenance = getattr(guard, "provenance", None)
-    if callable(provenance):
-        info.update(provenance())
-    tasks = getattr(guard, "tasks", None)
-    if tasks is not None:
-        info["tasks"] = sorted(tasks)
+    if isinstance(guard, Describes):
+        info.update(guard.provenance())
+    if isinstance(guard, JudgesTasks):
+        info["tasks"] = sorted(guard.tasks)
     return info
 
 
 def _cascade_inside(guard: Guard) -> CascadeGuard | None:
     """The cascade a guard is, or wraps (a policy or the media reader around it), else None."""
-    while not isinstance(guard, CascadeGuard):
-        guard = getattr(guard, "inner", None)
-        if guard is None:
-            return None
-    return guard
+    return unwrap(guard, CascadeGuard)
 
 
 def run(guards: list[str], benches: list[str] | None, data_dir: Path | None, limit: int | None = None,
@@ -410,7 +404,7 @@ def run(guards: list[str], benches: list[str] | None, data_dir: Path | None, lim
     with progress_bar(label, total=total, enabled=progress) as bar:
         for name, guard in built:
             out.guards.append(_guard_info(name, guard))
-            judged = getattr(guard, "tasks", None)
+            judged = guard.tasks if isinstance(guard, JudgesTasks) else None
             for b, weight in zip(loaded, per_bench):
                 if judged is not None and b.task not in judged:
                     out.skipped.append({"guard": name, "benchmark": b.name, "task": b.task,

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, RailguardError
-from ..guard import Guard
+from ..guard import Guard, ReadsLanguages, has_views, reads, thresholds_of
 from ..lang import detect
 from ..registry import build, register
 from ..types import GuardInput, Verdict
@@ -82,21 +82,6 @@ def input_language(x: GuardInput) -> str | None:
     return detect(text) if text else None
 
 
-def reads(guard: Guard, language: str | None) -> bool:
-    """Whether a guard reads text in ``language`` (guards that do not say are taken to read any)."""
-    languages = getattr(guard, "languages", None)
-    return language is None or not languages or language in languages
-
-
-def has_views(guard: Guard) -> bool:
-    """Whether a guard gives layer views for hesitation (EmbeddedGuard with probes)."""
-    return callable(getattr(guard, "check_views", None)) and getattr(guard, "probes", None) is not None
-
-
-def thresholds_of(guard: Guard) -> dict[str, float]:
-    return {t: float(v) for t, v in (getattr(guard, "thresholds", None) or {}).items()}
-
-
 def hesitation(views: np.ndarray, thresholds: Sequence[float], margin: float) -> np.ndarray:
     """Per input, the most views any one task has within ``margin`` of its threshold.
     ``views``: (n, views, tasks) probabilities (NaN: task does not apply)."""
@@ -122,7 +107,7 @@ class CascadeGuard:
             raise ConfigError("a cascade needs two or more tiers")
         self.tiers = list(tiers)
         self.routing = routing or Routing()
-        self.name = name or "cascade:" + ">".join(getattr(t, "name", type(t).__name__) for t in self.tiers)
+        self.name = name or "cascade:" + ">".join(t.name for t in self.tiers)
         self.languages = None  # the cascade as a whole reads what its last tier reads
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -171,7 +156,7 @@ class CascadeGuard:
         n = len(inputs)
         out: list[Verdict | None] = [None] * n
         # Detection only matters when some tier says which languages it reads.
-        detect_languages = self.routing.languages and any(getattr(t, "languages", None) for t in self.tiers)
+        detect_languages = self.routing.languages and any(isinstance(t, ReadsLanguages) and t.languages for t in self.tiers)
         languages = [input_language(x) if detect_languages else None for x in inputs]
         routes: list[dict[str, Any]] = [{"tiers": [t.name for t in self.tiers], "language": lang, "path": []}
                                         for lang in languages]
@@ -234,7 +219,7 @@ class CascadeGuard:
 
 
 @register("cascade", "cheap tier first, heavier ones only for what it hesitates on: cascade:embedded>e5",
-          argument=True)
+          argument=True, members=parse_tiers)
 def _cascade(argument: str | None = None, *, route: str | None = None, k: int | None = None,
              margin: float | None = None, languages: bool | None = None, fallback: str | None = None,
              timeout_s: float | None = None, tiers: Sequence[str] | None = None, **options) -> CascadeGuard:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import InputError
+from ..guard import HasEncoder, thresholds_of
 from ..policy import SEVERITY, Policy, load_policy, strongest
 from ..types import TASKS, Finding, GuardInput, Reason, Verdict
 
@@ -30,8 +31,8 @@ class PolicyGuard:
 
         self.inner = inner
         self.policy = load_policy(policy)
-        self.name = f"{getattr(inner, 'name', 'guard')}+policy:{self.policy.name}"
-        self.thresholds: dict[str, float] = dict(getattr(inner, "thresholds", {}) or {})
+        self.name = f"{inner.name}+policy:{self.policy.name}"
+        self.thresholds: dict[str, float] = thresholds_of(inner)
         if isinstance(inner, RulesGuard) and rules is None:
             rules = inner
         self.rules = rules
@@ -41,7 +42,7 @@ class PolicyGuard:
         if self.policy.custom_categories:
             from ..custom_categories import CustomCategoryScorer, encoder_sha256
 
-            source = inner if encoder is None and hasattr(inner, "encoder") else None
+            source = inner if encoder is None and isinstance(inner, HasEncoder) else None
             if encoder is None and source is None:
                 from .embedded import (
                     EmbeddedGuard,  # a backend without an encoder borrows the shipped one
@@ -74,7 +75,7 @@ class PolicyGuard:
             raise
         except Exception as exc:  # noqa: BLE001 - any backend failure becomes the policy's on_error decision
             log.warning("guard %s failed on a batch of %d: %s", self.name, len(inputs), type(exc).__name__)
-            tier = getattr(self.inner, "name", "")
+            tier = self.inner.name
             verdicts = [Verdict.failed(f"guard failed: {type(exc).__name__}: {exc}", tier=tier, id=x.id)
                         for x in inputs]
         scans: list[Any] = [None] * len(inputs)
@@ -161,7 +162,7 @@ class PolicyGuard:
             **decisions,
             scores=scores,
             categories=categories,
-            tier=v.tier or getattr(self.inner, "name", ""),
+            tier=v.tier or self.inner.name,
             latency_ms=latency_ms,
             error=error,
             id=x.id,

@@ -30,7 +30,6 @@ Guard calls of the async methods run in LangChain's executor, off the event loop
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -56,8 +55,6 @@ _ON_BLOCK = ("raise", "refuse")
 # (and developer) messages are the app's own words unless the rail is told not to trust them.
 _TOOL_TYPES = frozenset({"tool", "function"})
 _SYSTEM_TYPES = frozenset({"system", "developer"})
-# A held chunk that carries part of a tool call waits for the check of the whole answer (its tool calls).
-_UNTIL_THE_END = sys.maxsize
 
 
 class RailguardBlocked(RailguardError):
@@ -393,9 +390,8 @@ class _OutputStream:
         text, _ = _answer(chunk)
         self.whole = chunk if self.whole is None else self.whole + chunk
         ends = self.state.add([(0, text)])
-        if getattr(chunk, "tool_call_chunks", None):
-            ends = {0: _UNTIL_THE_END}
-        self.state.hold(chunk, ends)
+        # a chunk with part of a tool call waits for the check of the whole answer (its tool calls)
+        self.state.hold(chunk, ends, call=bool(getattr(chunk, "tool_call_chunks", None)))
         return self.state.pending() if self.state.due(self.rail.window) else None
 
     def inputs(self, snapshot: Mapping[int, str]) -> list[GuardInput]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InputError, MediaError, MissingExtraError
+from ..guard import HasPolicy
 from ..policy import SEVERITY
 from ..types import TASKS, Extraction, Finding, GuardInput, Reason, TextSpan, Verdict
 from .load import load_audio, load_image
@@ -84,19 +85,23 @@ class _Plan:
     ms: float = 0.0
 
 
+#: The capabilities of :mod:`railguard.guard` that the media wrapper passes through from the guard it wraps.
+PASSED_THROUGH = ("thresholds", "manifest", "model_dir", "provenance", "tasks", "languages", "probes",
+                  "check_views", "policy", "encoder", "close")
+
+
 class MediaGuard:
-    """Wraps any guard; inputs without images or audio go straight through, untouched."""
+    """Wraps any guard; inputs without images or audio go straight through, untouched. It has the capabilities
+    in ``PASSED_THROUGH`` that the wrapped guard has (``isinstance(media_guard, HasThresholds)`` answers for
+    the inner guard), and no other attribute of it."""
 
     def __init__(self, inner: Any, settings: MediaSettings | None = None) -> None:
         self.inner = inner
         self.settings = settings
-        self.name = getattr(inner, "name", "guard")
-
-    def __getattr__(self, attr: str) -> Any:
-        # Everything else (thresholds, encoder, close, ...) is the inner guard's.
-        if attr == "inner":
-            raise AttributeError(attr)
-        return getattr(self.inner, attr)
+        self.name = inner.name
+        for capability in PASSED_THROUGH:
+            if hasattr(inner, capability):
+                setattr(self, capability, getattr(inner, capability))
 
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
         inputs = list(inputs)
@@ -145,9 +150,9 @@ class MediaGuard:
         return _Plan(parts, ms=(time.perf_counter() - start) * 1000.0)
 
     def _merge(self, x: GuardInput, plan: _Plan, verdicts: list[Verdict], share: float) -> Verdict:
-        tier = getattr(self.inner, "name", "") or self.name
+        tier = self.inner.name or self.name
         if plan.error is not None:
-            on_error = getattr(getattr(self.inner, "policy", None), "on_error", None)
+            on_error = self.inner.policy.on_error if isinstance(self.inner, HasPolicy) else None
             if on_error is None:  # no policy: fail closed, as every guard does
                 return Verdict.failed(plan.error, tier=tier, id=x.id)
             return Verdict(tier=tier, error=plan.error, id=x.id, flagged=on_error == "block", action=on_error,

@@ -3,6 +3,10 @@ answer's texts are, how a text is replaced by the refusal, and what a stream's e
 
 ``chat`` is ``/v1/chat/completions``, ``completions`` the legacy ``/v1/completions`` and ``responses``
 ``/v1/responses``. The proxy itself (:mod:`railguard.server.proxy`) is the same for all three.
+
+Tool calls the model proposes (chat ``tool_calls`` and the legacy ``function_call``, Responses ``function_call``
+and ``custom_tool_call`` items) are found in whole answers (:meth:`Api.tool_calls`) and as the fragments a
+stream carries (:attr:`Piece.calls`), which the proxy assembles.
 """
 
 from __future__ import annotations
@@ -22,13 +26,29 @@ class BadAnswer(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class CallPart:
+    """A fragment of a streamed tool call: which output (choice, or Responses output index) and which of its
+    calls, the call's id and function name where this event gives them, and text of its arguments (all of them
+    when ``whole``)."""
+
+    output: int
+    key: int
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    whole: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Piece:
-    """What one stream event holds for the rails: text per output index, and whether the answer ended."""
+    """What one stream event holds for the rails: text per output index, tool call fragments, and whether the
+    answer ended."""
 
     texts: Sequence[tuple[int, str]] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
     finished: bool = False
     error: str | None = None  # the upstream reported an error mid-stream
+    calls: Sequence[CallPart] = ()
 
 
 def sse(payload: str, event: str | None = None) -> bytes:
@@ -38,6 +58,10 @@ def sse(payload: str, event: str | None = None) -> bytes:
 
 def _index(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _choices(answer: Any) -> list[dict[str, Any]]:
@@ -59,8 +83,13 @@ class Api:
         """Output index -> the text the output rail judges (the answer is left as it is)."""
         raise NotImplementedError
 
+    def tool_calls(self, answer: Any) -> list[tuple[int, Mapping[str, Any]]]:
+        """The tool calls an answer proposes, each with the output index that :meth:`replace` takes."""
+        return []
+
     def replace(self, answer: dict[str, Any], indices: Sequence[int], message: str) -> None:
-        """Put the refusal in place of the blocked outputs (the answer is the proxy's own copy)."""
+        """Put the refusal in place of the blocked outputs (the answer is the proxy's own copy); an output
+        with a blocked tool call loses all of its tool calls."""
         raise NotImplementedError
 
     def refusal(self, body: Mapping[str, Any], request_id: str, message: str) -> dict[str, Any]:
@@ -90,6 +119,18 @@ class ChatApi(Api):
             out[i] = content if isinstance(content, str) else _part_texts(content)
         return out
 
+    def tool_calls(self, answer: Any) -> list[tuple[int, Mapping[str, Any]]]:
+        out: list[tuple[int, Mapping[str, Any]]] = []
+        for i, c in enumerate(_choices(answer)):
+            message = c.get("message") if isinstance(c.get("message"), dict) else {}
+            calls = message.get("tool_calls")
+            if calls is not None and not isinstance(calls, list):
+                raise BadAnswer("the upstream LLM's answer has 'tool_calls' that is not a list")
+            out += [(i, call) for call in calls or () if isinstance(call, dict)]
+            if isinstance(message.get("function_call"), dict):  # the legacy single call
+                out.append((i, message["function_call"]))
+        return out
+
     def replace(self, answer: dict[str, Any], indices: Sequence[int], message: str) -> None:
         choices = answer["choices"]
         for i in indices:
@@ -104,16 +145,25 @@ class ChatApi(Api):
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
 
     def piece(self, event: dict[str, Any]) -> Piece:
-        texts, finished = [], False
+        texts, finished, calls = [], False, []
         for choice in event.get("choices") or ():
             if not isinstance(choice, dict):
                 continue
             delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
             content = delta.get("content")
-            texts.append((_index(choice.get("index", 0)), content if isinstance(content, str) else ""))
+            index = _index(choice.get("index", 0))
+            texts.append((index, content if isinstance(content, str) else ""))
             finished |= bool(choice.get("finish_reason"))
+            for call in delta.get("tool_calls") or ():
+                if isinstance(call, dict):
+                    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+                    calls.append(CallPart(index, _index(call.get("index", 0)), _text(call.get("id")),
+                                          _text(function.get("name")), _text(function.get("arguments")) or ""))
+            legacy = delta.get("function_call")
+            if isinstance(legacy, dict):
+                calls.append(CallPart(index, -1, None, _text(legacy.get("name")), _text(legacy.get("arguments")) or ""))
         meta = {k: event[k] for k in ("id", "created", "model", "system_fingerprint") if k in event}
-        return Piece(texts, meta, finished)
+        return Piece(texts, meta, finished, calls=calls)
 
     def cut(self, meta: Mapping[str, Any], indices: Sequence[int], rail: dict[str, Any], message: str, *,
             with_refusal: bool) -> list[bytes]:
@@ -173,6 +223,11 @@ class CompletionsApi(Api):
 
 
 _RESPONSE_END = {"response.completed", "response.incomplete"}
+# Responses output items that are tool calls, and the field that holds each one's arguments.
+_CALL_ITEMS = {"function_call": "arguments", "custom_tool_call": "input"}
+# Stream events that carry a tool call's arguments: delta events add to them, done events give all of them.
+_CALL_DELTAS = {"response.function_call_arguments.delta": "delta", "response.custom_tool_call_input.delta": "delta"}
+_CALL_DONE = {"response.function_call_arguments.done": "arguments", "response.custom_tool_call_input.done": "input"}
 
 
 class ResponsesApi(Api):
@@ -187,10 +242,22 @@ class ResponsesApi(Api):
             raise BadAnswer("the upstream LLM's answer has no 'output' list")
         return {i: _part_texts(item.get("content")) for i, item in enumerate(output) if item.get("type") == "message"}
 
+    def tool_calls(self, answer: Any) -> list[tuple[int, Mapping[str, Any]]]:
+        self.texts(answer)  # the shape check
+        return [(i, item) for i, item in enumerate(answer["output"]) if item.get("type") in _CALL_ITEMS]
+
     def replace(self, answer: dict[str, Any], indices: Sequence[int], message: str) -> None:
         output = answer["output"]
         for i in indices:
-            output[i] = {**output[i], "content": [_output_text(message)]}
+            if output[i].get("type") == "message":
+                output[i] = {**output[i], "content": [_output_text(message)]}
+        if any(output[i].get("type") in _CALL_ITEMS for i in indices):
+            # The calls of one answer are one step: none of them runs when one is blocked; the refusal stands
+            # where the first of them was.
+            first = min(i for i, item in enumerate(output) if item.get("type") in _CALL_ITEMS)
+            refusal = _message_item(str(answer.get("id") or "blocked"), message)
+            answer["output"] = [refusal if i == first else item for i, item in enumerate(output)
+                                if i == first or item.get("type") not in _CALL_ITEMS]
         answer["status"] = "incomplete"
         answer["incomplete_details"] = {"reason": "content_filter"}
         if isinstance(answer.get("output_text"), str):
@@ -208,8 +275,18 @@ class ResponsesApi(Api):
         if kind == "response.output_text.delta":
             delta = event.get("delta")
             return Piece([(_index(event.get("output_index")), delta if isinstance(delta, str) else "")], meta)
-        if kind == "response.output_item.added":
-            meta["outputs"] = _index(event.get("output_index")) + 1
+        index = _index(event.get("output_index"))
+        if kind in ("response.output_item.added", "response.output_item.done"):
+            if kind == "response.output_item.added":
+                meta["outputs"] = index + 1
+            item = event.get("item") if isinstance(event.get("item"), dict) else {}
+            if item.get("type") in _CALL_ITEMS:
+                part = CallPart(index, index, _text(item.get("call_id")), _text(item.get("name")),
+                                _text(item.get(_CALL_ITEMS[item["type"]])) or "", whole=True)
+                return Piece(meta=meta, calls=[part])
+        if kind in _CALL_DELTAS or kind in _CALL_DONE:
+            text = _text(event.get(_CALL_DELTAS.get(kind) or _CALL_DONE[kind])) or ""
+            return Piece(meta=meta, calls=[CallPart(index, index, arguments=text, whole=kind in _CALL_DONE)])
         if kind in ("error", "response.failed"):
             error = event.get("error") or (event.get("response") or {}).get("error") or event
             detail = error.get("message") if isinstance(error, dict) else None

@@ -7,10 +7,15 @@ image parts ``image_url`` and ``input_image``, audio parts ``input_audio``. Anyt
 a rail never skips what it cannot read, since the model would read it unjudged.
 
 The input rail judges (see :meth:`Conversation.guard_inputs`): the last user turn with every document as
-context (system, developer, tool and function messages, ``instructions``, function call outputs: where
-indirect prompt injections hide) and with the images and audio; each earlier user turn on its own; and the
+context (system and developer messages, ``instructions``: where indirect prompt injections hide) and with the
+images and audio; each tool output given back to the model (``tool`` and ``function`` messages, Responses
+``function_call_output`` items) as context of its own, its verdict named after the tool (``id``
+``name:call_id``, the name found from the call that asked for it); each earlier user turn on its own; and the
 recent user turns joined, so that a request split across turns is seen whole. Long texts are judged in
 overlapping pieces (the worst decides) rather than refused.
+
+The output rail judges a tool call the model proposes as an action (:meth:`Conversation.tool_call_input`),
+with the last user turn as its task.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..actions import is_tool_call, tool_call_id, tool_call_name, tool_label
 from ..conversation import Conversation
 from .errors import APIError
 from .media import decode
@@ -27,6 +33,8 @@ from .settings import ServerSettings
 USER_ROLE = "user"
 # Roles whose text the model reads but the user did not type: where indirect prompt injections hide.
 DOCUMENT_ROLES = frozenset({"tool", "function", "system", "developer"})
+# Of those, the roles whose text a tool returned: each is judged on its own, named after its tool.
+TOOL_ROLES = frozenset({"tool", "function"})
 # The model's own earlier turns: read for their shape, not judged (the output rail judged them when they were new).
 MODEL_ROLES = frozenset({"assistant"})
 TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
@@ -43,20 +51,26 @@ class _Reader:
     settings: ServerSettings
     turns: list[str] = field(default_factory=list)
     documents: list[str] = field(default_factory=list)
+    tool_outputs: list[tuple[str | None, str]] = field(default_factory=list)
+    tool_names: dict[str, str] = field(default_factory=dict)  # call id -> the function the model called
     images: list[bytes] = field(default_factory=list)
     audio: list[bytes] = field(default_factory=list)
 
     def conversation(self) -> Conversation:
         return Conversation(turns=tuple(self.turns), documents=tuple(d for d in self.documents if d.strip()),
+                            tool_outputs=tuple((label, t) for label, t in self.tool_outputs if t.strip()),
                             images=tuple(self.images), audio=tuple(self.audio),
                             recent=self.settings.proxy_recent_turns, piece_chars=self.settings.max_input_chars)
 
-    def message(self, role: Any, content: Any, param: str) -> None:
+    def message(self, role: Any, content: Any, param: str, *, call_id: Any = None, name: Any = None) -> None:
+        """One message; a tool's (``call_id``: the call it answers, ``name``: the function's, when given)."""
         if not isinstance(role, str) or not role.strip():
             raise _bad(f"'{param}.role' must be a string such as \"user\"", f"{param}.role")
         role = role.strip().lower()
         if role == USER_ROLE:
             self.turns.append(self.content(content, f"{param}.content"))
+        elif role in TOOL_ROLES:
+            self.tool_output(content, f"{param}.content", call_id, name)
         elif role in DOCUMENT_ROLES:
             self.documents.append(self.content(content, f"{param}.content"))
         elif role in MODEL_ROLES:
@@ -64,6 +78,19 @@ class _Reader:
         else:
             known = ", ".join(sorted({USER_ROLE, *DOCUMENT_ROLES, *MODEL_ROLES}))
             raise _bad(f"'{param}.role' is {role!r}; railguard judges the roles {known}", f"{param}.role")
+
+    def tool_output(self, content: Any, param: str, call_id: Any, name: Any = None, *, media: bool = True) -> None:
+        call_id = call_id if isinstance(call_id, str) and call_id else None
+        name = name if isinstance(name, str) and name else self.tool_names.get(call_id or "")
+        self.tool_outputs.append((tool_label(name, call_id), self.content(content, param, media=media)))
+
+    def calls(self, calls: Any) -> None:
+        """Remember which function each of the model's earlier tool calls named, to name their outputs."""
+        for call in calls if isinstance(calls, list) else [calls]:
+            if isinstance(call, Mapping) and is_tool_call(call):
+                call_id, name = tool_call_id(call), tool_call_name(call)
+                if call_id and name:
+                    self.tool_names[call_id] = name
 
     def content(self, content: Any, param: str, *, media: bool = True) -> str:
         """The text of a message's content; its images and audio are kept (``media``) for the input rail."""
@@ -123,8 +150,11 @@ def read_chat(body: Any, settings: ServerSettings) -> Conversation:
     if not isinstance(messages, list) or not messages or not all(isinstance(m, Mapping) for m in messages):
         raise _bad("'messages' must be a non-empty list of message objects", "messages")
     reader = _Reader(settings)
+    for m in messages:
+        reader.calls(m.get("tool_calls"))
     for i, m in enumerate(messages):
-        reader.message(m.get("role"), m.get("content"), f"messages[{i}]")
+        reader.message(m.get("role"), m.get("content"), f"messages[{i}]", call_id=m.get("tool_call_id"),
+                       name=m.get("name"))
     return reader.conversation()
 
 
@@ -160,6 +190,7 @@ def read_response(body: Any, settings: ServerSettings) -> Conversation:
         return reader.conversation()
     if not isinstance(items, list) or not items:
         raise _bad("'input' must be a string or a non-empty list of input items", "input")
+    reader.calls([item for item in items if isinstance(item, Mapping) and item.get("type") in _MODEL_ITEMS])
     for i, item in enumerate(items):
         where = f"input[{i}]"
         if not isinstance(item, Mapping):
@@ -168,7 +199,7 @@ def read_response(body: Any, settings: ServerSettings) -> Conversation:
         if kind == "message" or (kind is None and "role" in item):
             reader.message(item.get("role"), item.get("content"), where)
         elif kind in _TOOL_OUTPUT_ITEMS:
-            reader.documents.append(reader.content(item.get("output"), f"{where}.output", media=False))
+            reader.tool_output(item.get("output"), f"{where}.output", item.get("call_id"), media=False)
         elif kind not in _MODEL_ITEMS:
             raise _bad(f"'{where}' is an input item of type {kind!r}, which railguard cannot judge; send message "
                        "and function_call_output items", where)

@@ -4,10 +4,15 @@ Railed: ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/responses``, str
 :mod:`railguard.server.apis`). Other ``/v1/*`` calls pass through only when ``upstream_passthrough`` allows them.
 
 - **Input rail**: the conversation is judged (see :mod:`railguard.server.conversation`): every user turn, the
-  recent turns joined, and the documents the model reads but the user did not write (tool and function results,
-  system and developer messages, ``instructions``) as ``GuardInput.context``, where indirect prompt injections
-  hide. Blocked: the upstream is not called.
-- **Output rail**: each completion is checked as the response to that prompt. Blocked: it is replaced.
+  recent turns joined, and the documents the model reads but the user did not write (system and developer
+  messages, ``instructions``; and each tool or function result on its own, its verdict named ``name:call_id``)
+  as ``GuardInput.context``, where indirect prompt injections hide. Blocked: the upstream is not called.
+- **Output rail**: each completion is checked as the response to that prompt. Blocked: it is replaced. Each
+  tool call the upstream proposes is judged as an agent action (tool name, arguments, the user's request as its
+  task; its verdict named ``name:call_id``), so the policy's action per risk level applies (by default HIGH
+  blocks, LOW flags). An output with a blocked tool call loses all of its calls (they are one step of a plan)
+  and gets the refusal instead. A call that cannot be read as an action (no function name, arguments over the
+  action limit) is blocked. Streamed tool call fragments are assembled and held until the whole call passed.
   Both rails block exactly when the guard's (policy's) verdict is flagged, i.e. its action is ``block``
   (:func:`blocks`); ``flag`` and ``allow`` pass, reported in the verdict. A block answers with a normal answer of
   that API whose text is the operator's refusal (``finish_reason: "content_filter"``, or status ``incomplete``
@@ -45,6 +50,8 @@ import httpx
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
+from ..actions import tool_call_label
+from ..errors import InputError
 from ..rails import StreamWindow, blocks, partial_threshold, response_harm_blocks
 from ..types import GuardInput, Verdict
 from .apis import Api, BadAnswer, sse
@@ -168,11 +175,14 @@ class _Stream(StreamWindow[str]):
     """One streamed answer on its way through the output rail: the shared window (:mod:`railguard.rails`) over
     the upstream's event payloads, plus what the API's events say about the answer."""
 
+    calls: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)  # (output, call) -> id, name, arguments
+    call_items: list[tuple[GuardInput, Verdict]] = field(default_factory=list)  # the judged tool calls
     finished: bool = False  # [DONE] or a finish_reason arrived
     meta: dict[str, Any] = field(default_factory=dict)  # id, created, model of the latest chunk (the API's)
 
-    def read(self, chunk: Any, api: Api) -> dict[int, int]:
-        """One parsed stream chunk: its texts added to the window; where each choice's text ends after it."""
+    def read(self, chunk: Any, api: Api) -> tuple[dict[int, int], bool]:
+        """One parsed stream chunk: its texts added to the window, its tool call fragments to :attr:`calls`;
+        where each choice's text ends after it, and whether it carries part of a tool call."""
         if not isinstance(chunk, dict):
             raise UpstreamError(502, "upstream_bad_response", "the upstream LLM sent a stream chunk that is not an object")
         if isinstance(chunk.get("error"), Mapping):
@@ -182,8 +192,18 @@ class _Stream(StreamWindow[str]):
         if piece.error is not None:
             raise UpstreamError(502, "upstream_error", f"the upstream LLM reported an error mid-stream: {piece.error}")
         self.meta.update(piece.meta)
+        for part in piece.calls:
+            call = self.calls.setdefault((part.output, part.key), {"id": None, "name": None, "arguments": ""})
+            call["id"] = call["id"] or part.call_id
+            call["name"] = call["name"] or part.name
+            call["arguments"] = part.arguments if part.whole else call["arguments"] + part.arguments
         self.finished |= piece.finished
-        return self.add(piece.texts)
+        return self.add(piece.texts), bool(piece.calls)
+
+    def assembled(self) -> list[tuple[int, dict[str, Any]]]:
+        """The streamed tool calls, whole, as chat ``tool_calls`` entries, each with its output index."""
+        return [(output, {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}})
+                for (output, _), c in sorted(self.calls.items())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +244,7 @@ class Proxy:
         self.upstream = upstream
         self.harm_blocks = response_harm_blocks(runtime.default.guard)
         self._background: set[asyncio.Task[None]] = set()
+        self._warned_no_actions = False
 
     async def aclose(self) -> None:
         if self._background:
@@ -259,6 +280,30 @@ class Proxy:
         await self._record(call, [*call.input_items, call.fault_item(error)], upstream_called=True)
         self._log(call, error.code)
         return JSONResponse(error.body(), status_code=error.status, headers=call.headers)
+
+    async def _check_outputs(self, call: _Call, outputs: Sequence[GuardInput], tool_calls: Sequence[Mapping[str, Any]]
+                             ) -> list[tuple[GuardInput, Verdict]]:
+        """The output rail's judgement of answer texts and then of proposed tool calls, in that order, in one
+        guard call. A tool call that cannot be read as an action is blocked without asking the guard."""
+        inputs = list(outputs)
+        unreadable: dict[int, Verdict] = {}
+        for data in tool_calls:
+            try:
+                inputs.append(call.conversation.tool_call_input(data))
+            except InputError as exc:
+                label = tool_call_label(data)
+                unreadable[len(inputs)] = Verdict.failed(f"the tool call the upstream LLM proposed cannot be judged: "
+                                                         f"{exc}; blocked", tier="proxy", id=label)
+                inputs.append(GuardInput(id=label))
+        asked = [i for i in range(len(inputs)) if i not in unreadable]
+        verdicts = await self.runtime.default.judge([inputs[i] for i in asked], key_id=call.key_id) if asked else []
+        judged = {**dict(zip(asked, verdicts)), **unreadable}
+        if not self._warned_no_actions and any(
+                inputs[i].action is not None and v.action_risk is None and v.error is None for i, v in judged.items()):
+            self._warned_no_actions = True
+            log.warning("guard %s does not judge actions: the tool calls the upstream proposes are not judged for "
+                        "their risk", self.runtime.default.name)
+        return [(x, judged[i]) for i, x in enumerate(inputs)]
 
     # ---------------------------------------------------------------------------------------- the route
 
@@ -297,19 +342,21 @@ class Proxy:
             answer = _json_or_fault(response.content, "an answer")
             try:
                 texts = api.texts(answer)
+                tool_calls = api.tool_calls(answer)
             except BadAnswer as exc:
                 raise UpstreamError(502, "upstream_bad_response", str(exc)) from None
         except (httpx.HTTPError, UpstreamError) as exc:
             return await self._failed(call, exc, "answer")
         checked = [i for i, text in texts.items() if text]
         outputs = [conversation.output_input(texts[i]) for i in checked]
-        output_verdicts = await service.judge(outputs, key_id=key_id) if outputs else []
-        blocked = [i for i, v in zip(checked, output_verdicts) if blocks(v)]
+        judged = await self._check_outputs(call, outputs, [data for _, data in tool_calls])
+        owners = checked + [i for i, _ in tool_calls]  # the output index of each judged text and call
+        blocked = sorted({i for i, (_, v) in zip(owners, judged) if blocks(v)})
         if blocked:
             api.replace(answer, blocked, message)
-        answer["railguard"] = rail_field(call.request_id, "output" if blocked else None, verdicts, output_verdicts)
-        await self._record(call, [*call.input_items, *((x, v, "output") for x, v in zip(outputs, output_verdicts))],
-                           upstream_called=True)
+        answer["railguard"] = rail_field(call.request_id, "output" if blocked else None, verdicts,
+                                         [v for _, v in judged])
+        await self._record(call, [*call.input_items, *((x, v, "output") for x, v in judged)], upstream_called=True)
         self._log(call, "blocked-output" if blocked else "passed")
         return JSONResponse(answer, headers=call.headers)
 
@@ -354,6 +401,7 @@ class Proxy:
 
         def rows(extra: Sequence[tuple[GuardInput, Verdict, str]] = ()) -> list[AuditRecord]:
             outputs = [(conversation.output_input(state.texts[i]), v, "output") for i, v in state.verdicts.items()]
+            outputs += [(x, v, "output") for x, v in state.call_items]
             return self._rows(call, [*call.input_items, *outputs, *extra], upstream_called=True)
 
         threshold = partial_threshold(settings.stream_partial_threshold, call.input_verdicts, harm_blocks=self.harm_blocks)
@@ -374,12 +422,12 @@ class Proxy:
                 if payload == "[DONE]":
                     state.finished = True
                     break
-                ends = state.read(_json_or_fault(payload, "a stream chunk"), api)
-                if mode == "live":
+                ends, holds_call = state.read(_json_or_fault(payload, "a stream chunk"), api)
+                if mode == "live" and not holds_call and not state.held:
                     state.sent_content |= any(ends.values())
                     yield api.event(payload)
-                else:
-                    state.hold(payload, ends)
+                else:  # a tool call is held until it is judged whole (and what follows it, to keep the order)
+                    state.hold(payload, ends, call=holds_call)
                 if mode != "buffer" and state.due(settings.window):
                     failed = await check()
                     if failed:
@@ -393,13 +441,19 @@ class Proxy:
                                         "the upstream LLM's stream stopped before its answer was complete")
             if not failed and state.unchecked():
                 failed = await check(whole=True)
+            if not failed and state.calls:
+                calls = state.assembled()
+                state.call_items = await self._check_outputs(call, [], [data for _, data in calls])
+                failed = sorted({i for (i, _), (_, v) in zip(calls, state.call_items) if blocks(v)})
             if failed:
                 outcome = "blocked-output"
                 await response.aclose()  # the upstream sees the disconnect and stops generating
                 await self.runtime.write(rows())
                 written = True
-                rail = rail_field(call.request_id, "output", call.input_verdicts, list(state.verdicts.values()))
-                for chunk in api.cut(state.meta, sorted(state.texts) or [0], rail, settings.refusal_message,
+                rail = rail_field(call.request_id, "output", call.input_verdicts,
+                                  [*state.verdicts.values(), *(v for _, v in state.call_items)])
+                choices = sorted({*state.texts, *(output for output, _ in state.calls)}) or [0]
+                for chunk in api.cut(state.meta, choices, rail, settings.refusal_message,
                                      with_refusal=not state.sent_content):
                     yield chunk
                 return

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import registry
-from ..errors import RailguardError
+from ..errors import MissingExtraError, RailguardError
 from ..guard import Guard
 from ..types import GuardInput, Verdict
 from .audit import AuditRecord, AuditStore, make_record, open_store
@@ -81,12 +81,18 @@ def input_cost(x: GuardInput) -> int:
     return chars + MEDIA_COST_CHARS * (len(x.images) + len(x.audio))
 
 
-def _installed(name: str) -> bool:
-    """Whether the packages a configured guard name's kind needs are installed here."""
+def _missing_extra(name: str) -> str | None:
+    """The extra a configured guard name (its members too, for a cascade) still needs here, if any."""
     try:
-        return registry.missing_extra(name.partition(":")[0]) is None
-    except RailguardError:  # not a registry kind: its load says what is wrong
-        return True
+        return registry.name_missing_extra(name)
+    except RailguardError:  # not a registry kind, or a bad argument: its load says what is wrong
+        return None
+
+
+def _not_installed(model: str, extra: str, known: str) -> APIError:
+    return APIError(404, f"the guard '{model}' is not installed on this server: its operator can add it with "
+                         f"pip install 'railguard[{extra}]'; available: {known}",
+                    code="model_not_available", param="model")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +167,7 @@ class Runtime:
         one in ``models``) and its extra is installed."""
         names = {self.settings.guard: "the server's default guard"}
         for name in self.settings.models:
-            if _installed(name):
+            if _missing_extra(name) is None:
                 names.setdefault(name, "a guard configured on this server")
         for kind, description in registry.available().items():
             if not registry.needs(kind).argument and registry.missing_extra(kind) is None:
@@ -176,13 +182,17 @@ class Runtime:
             return self.services[model]
         # Only bare registry kinds and the operator's `models`: a client's ``kind:argument`` could point the
         # server at arbitrary paths or hosts.
-        configured = model in self.settings.models
-        if not configured:
+        if model in self.settings.models:
+            if (extra := _missing_extra(model)) is not None:
+                raise _not_installed(model, extra, ", ".join(self.model_names()))
+        else:
             self._check_servable(model)
         async with self._load_lock:
             if model not in self.services:
                 try:
                     guard = await asyncio.to_thread(registry.resolve, model)
+                except MissingExtraError as exc:  # a package only the load itself found missing (a peer's)
+                    raise _not_installed(model, exc.extra, ", ".join(self.model_names())) from None
                 except Exception as exc:  # noqa: BLE001 - a backend that cannot load is the server's problem, not the client's
                     log.warning("guard %s cannot be loaded: %s", model, type(exc).__name__)
                     detail = str(exc) if isinstance(exc, RailguardError) else type(exc).__name__
@@ -194,18 +204,20 @@ class Runtime:
     def _check_servable(self, model: str) -> None:
         """404 for a name a client may not ask for here: unknown, needing an argument, or needing an extra."""
         known = ", ".join(self.model_names())
-        if ":" in model or model not in registry.available():
+        kind, _, argument = model.partition(":")
+        if kind not in registry.available():
             raise APIError(404, f"the model '{model}' does not exist on this server; available: {known}",
                            code="model_not_found", param="model")
-        if registry.needs(model).argument:
-            raise APIError(404, f"the guard '{model}' needs an argument ({model}:...), which only the server's operator "
-                                f"can give (the models setting); available: {known}",
-                           code="model_not_available", param="model")
+        if argument or registry.needs(kind).argument:
+            extra = _missing_extra(model)
+            also = "" if extra is None else f", after pip install 'railguard[{extra}]'"
+            raise APIError(404, f"the guard '{model}' is not configured on this server: a guard with an argument "
+                                f"({kind}:...) is named by the server's operator (the models setting{also}); "
+                                f"available: {known}", param="model",
+                           code="model_not_found" if argument else "model_not_available")
         extra = registry.missing_extra(model)
         if extra is not None:
-            raise APIError(404, f"the guard '{model}' is not installed on this server: its operator can add it with "
-                                f"pip install 'railguard[{extra}]'; available: {known}",
-                           code="model_not_available", param="model")
+            raise _not_installed(model, extra, known)
 
     async def decide(self, inputs: Sequence[GuardInput], *, model: str | None, endpoint: str,
                      key_id: str | None) -> Decision:

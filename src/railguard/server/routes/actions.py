@@ -1,7 +1,9 @@
 """``POST /v1/guard/actions``: how risky is an agent's proposed action, is its trajectory unsafe?
 
 One item or a list: ``{"action": {"kind": "click", "target": "Place order", "url": ...}, "trajectory":
-[{"role": "user", "content": ...}, ...], "id": ...}`` (either part may be left out, not both). Each answer
+[{"role": "user", "content": ...}, ...], "id": ...}`` (either part may be left out, not both). The action may
+be an LLM API's tool call as the model proposed it (a chat ``tool_calls`` entry, a Responses ``function_call``
+item); its verdict's ``id`` is then ``name:call_id`` unless the item gives its own. Each answer
 is the verdict JSON of ``railguard check-action --json``: ``action_risk`` (SAFE/LOW/HIGH) with
 ``action_risk_probs``, ``trajectory_unsafe`` with ``trajectory_score``, ``action`` (allow, flag = confirm
 first, block) and the rules that fired in ``explanation``. ``?model=NAME`` picks a guard from ``/v1/models``
@@ -33,7 +35,9 @@ class ActionItem(BaseModel):
 
     action: dict[str, Any] | None = Field(None, description="kind (click, type, submit, navigate, tool_call), "
                                                             "target, url, element_tag, page_title, tool, arguments, "
-                                                            "task, text")
+                                                            "task, text; or an OpenAI tool call: {id, type: function, "
+                                                            "function: {name, arguments}} or a Responses "
+                                                            "function_call item {call_id, name, arguments}")
     trajectory: list[dict[str, Any]] | None = Field(None, description="turns: {role: user|agent|environment, "
                                                                       "content, thought, action}")
     id: Annotated[str, Field(max_length=256)] | int | None = Field(None, description="echoed back in the verdict")
