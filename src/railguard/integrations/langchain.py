@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
+from .. import load_guard
 from ..errors import InputError, RailguardError, require
 
 require("langchain_core", "langchain")
@@ -165,8 +166,6 @@ class Railguard(Runnable[Any, Any]):
         if not isinstance(refusal_message, str) or not refusal_message.strip():
             raise InputError("refusal_message must be a non-empty string")
         if isinstance(guard, str):
-            from .. import load_guard
-
             guard = load_guard(guard, policy=policy)
         elif policy is not None:
             raise InputError("give policy= with a guard name; a Guard object already has its policy "

@@ -33,7 +33,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .. import load_guard
 from ..errors import MissingExtraError, RailguardError, require
+from ..policy import PII_ENTITIES
 
 require("mcp", "mcp")
 
@@ -93,8 +95,6 @@ def guard_server(guard: Guard, *, action_guard: Guard | None = None, policy: Any
         except RailguardError as exc:
             raise ToolError(str(exc)) from None
         if not agent:
-            from .. import load_guard
-
             agent.append(await anyio.to_thread.run_sync(lambda: load_guard("agent", policy=policy)))
         return await anyio.to_thread.run_sync(judge, agent[0], GuardInput(action=action))
 
@@ -103,8 +103,6 @@ def guard_server(guard: Guard, *, action_guard: Guard | None = None, policy: Any
                      secrets: bool = True) -> dict[str, Any]:
         """Replace personal data (e-mail addresses, phone and card numbers, names, ...) and secrets (API keys,
         tokens, passwords) in a text. style: type gives <EMAIL_ADDRESS>; hash gives <EMAIL_ADDRESS_1a2b3c4d>."""
-        from ..policy import PII_ENTITIES
-
         unknown = [e for e in entities or () if e not in PII_ENTITIES]
         if unknown:
             raise ToolError(f"unknown PII entity {', '.join(unknown)}; known: {', '.join(PII_ENTITIES)}")

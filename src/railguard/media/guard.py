@@ -24,7 +24,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InputError, MediaError, MissingExtraError
-from ..guard import HasPolicy
+from ..guard import (Closeable, Describes, HasEncoder, HasLayerViews, HasManifest, HasPolicy, HasThresholds,
+                     JudgesTasks, ReadsLanguages)
 from ..policy import SEVERITY
 from ..types import TASKS, Extraction, Finding, GuardInput, Reason, TextSpan, Verdict
 from .load import load_audio, load_image
@@ -85,9 +86,13 @@ class _Plan:
     ms: float = 0.0
 
 
-#: The capabilities of :mod:`railguard.guard` that the media wrapper passes through from the guard it wraps.
-PASSED_THROUGH = ("thresholds", "manifest", "model_dir", "provenance", "tasks", "languages", "probes",
-                  "check_views", "policy", "encoder", "close")
+#: The capabilities of :mod:`railguard.guard` that the media wrapper passes through from the guard it wraps,
+#: each with the attributes that make it up.
+PASSED_THROUGH: tuple[tuple[type, tuple[str, ...]], ...] = (
+    (HasThresholds, ("thresholds",)), (HasManifest, ("manifest", "model_dir")), (Describes, ("provenance",)),
+    (JudgesTasks, ("tasks",)), (ReadsLanguages, ("languages",)), (HasLayerViews, ("probes", "check_views")),
+    (HasPolicy, ("policy",)), (HasEncoder, ("encoder",)), (Closeable, ("close",)),
+)
 
 
 class MediaGuard:
@@ -99,9 +104,10 @@ class MediaGuard:
         self.inner = inner
         self.settings = settings
         self.name = inner.name
-        for capability in PASSED_THROUGH:
-            if hasattr(inner, capability):
-                setattr(self, capability, getattr(inner, capability))
+        for capability, attributes in PASSED_THROUGH:
+            if isinstance(inner, capability):
+                for attribute in attributes:
+                    setattr(self, attribute, getattr(inner, attribute))
 
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
         inputs = list(inputs)
