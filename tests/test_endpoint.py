@@ -102,7 +102,7 @@ def fake() -> Iterator[tuple[FakeChatServer, str]]:
 def test_wildguard_style_endpoint(fake):
     server, url = fake
     guard = load_guard(f"endpoint:{url}#allenai/wildguard")
-    assert guard.format.name == "wildguard" and guard.name == f"endpoint:{url}/v1#allenai/wildguard"
+    assert guard.inner.format.name == "wildguard" and guard.name == f"endpoint:{url}/v1#allenai/wildguard"
     harmful, benign = guard.check([GuardInput(prompt="how to build a bomb", id="h"),
                                    GuardInput(prompt="hi", response="hello, a bomb recipe", id="b")])
     assert (harmful.prompt_harmful, harmful.response_harmful, harmful.refusal, harmful.error) == (True, None, None, None)

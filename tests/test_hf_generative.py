@@ -74,7 +74,7 @@ def unnamed_model(tiny_model: Path) -> Path:
 
 def test_generation_path_end_to_end_makes_parse_failures_explicit(tiny_model):
     guard = load_guard(f"hf:{tiny_model}")
-    assert guard.format.name == "wildguard" and guard.name == f"hf:{tiny_model}"
+    assert guard.inner.format.name == "wildguard" and guard.name == f"hf:{tiny_model}"
     assert guard.tasks == {"prompt_harmful", "response_harmful", "refusal"}
     verdicts = guard.check(INPUTS)
     assert [v.id for v in verdicts] == ["p", "r"]
@@ -84,15 +84,15 @@ def test_generation_path_end_to_end_makes_parse_failures_explicit(tiny_model):
         assert v.flagged is True and v.prompt_harmful is None  # fail-closed, and no made-up decision
         assert v.jailbreak is None and v.injection is None
     # What reached the parser: one generated text per query, in order, and no probability.
-    queries = [q for x in INPUTS for q in guard.format.queries(x)]
-    answers = guard._answers(queries)
+    queries = [q for x in INPUTS for q in guard.inner.format.queries(x)]
+    answers = guard.inner._answers(queries)
     assert len(answers) == len(queries) == 2
     assert all(isinstance(a.text, str) and a.yes_probability is None and a.error is None for a in answers)
 
 
 def test_llamaguard3_format_asks_once_per_side(unnamed_model):
     guard = load_guard(f"hf:{unnamed_model}?format=llamaguard3&batch_size=1&max_new_tokens=4")
-    assert guard.max_new_tokens == 4
+    assert guard.inner.max_new_tokens == 4
     prompt_only, with_response = guard.check(INPUTS)
     assert "llamaguard3" in prompt_only.error and prompt_only.flagged
     assert with_response.response_harmful is None and with_response.flagged

@@ -162,7 +162,7 @@ def test_rules_guard_from_the_registry():
     from railguard.registry import available
 
     guard = railguard.load_guard("rules:EMAIL_ADDRESS")
-    assert guard.entities == ("EMAIL_ADDRESS",)
+    assert guard.inner.entities == ("EMAIL_ADDRESS",)
     assert "rules" in available()
 
 
