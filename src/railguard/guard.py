@@ -7,9 +7,9 @@ the guard it wraps in ``inner`` and passes through only the capabilities it name
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from .types import GuardInput, Verdict
 
@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     import numpy as np
 
     from .policy import Policy
+
+T = TypeVar("T")
+#: A check done in steps: each ``next()`` does one short piece of the work; the generator returns the verdicts.
+Steps = Generator[None, None, list[Verdict]]
 
 
 @runtime_checkable
@@ -124,3 +128,33 @@ def unwrap(guard: Guard, kind: type) -> Any:
             return None
         guard = guard.inner
     return guard
+
+
+@runtime_checkable
+class ChecksInSteps(Protocol):
+    """A guard that can do ``check(inputs)`` in short steps, so that a server can put other requests' work between
+    them. The verdicts are exactly ``check(inputs)``'s; ``max_windows=None`` does it all in one step."""
+
+    def check_steps(self, inputs: Sequence[GuardInput], *, max_windows: int | None = None) -> Steps: ...
+
+
+def check_steps(guard: Guard, inputs: Sequence[GuardInput], *, max_windows: int | None = None) -> Steps:
+    """``guard``'s check of ``inputs`` in steps of at most ``max_windows`` encoder windows each when it declares
+    :class:`ChecksInSteps`, else in one step (its ``check``)."""
+    if isinstance(guard, ChecksInSteps):
+        return guard.check_steps(inputs, max_windows=max_windows)
+    return _one_step(guard, inputs)
+
+
+def _one_step(guard: Guard, inputs: Sequence[GuardInput]) -> Steps:
+    return guard.check(inputs)
+    yield  # unreachable: makes this function a generator
+
+
+def run_steps(steps: Generator[None, None, T]) -> T:
+    """All the steps at once; their result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value

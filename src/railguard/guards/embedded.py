@@ -7,7 +7,7 @@ each view's windows are judged with the text's own, and the worst window decides
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ import numpy as np
 from ..config import settings
 from ..errors import InputError, ModelError
 from ..evasion import views as evasion_views
+from ..guard import Steps, run_steps
 from ..lang import script_language
 from ..models.artifacts import EMBEDDED_DIR, verify
 from ..models.encoder import TextEncoder, Window
@@ -72,6 +73,11 @@ class EmbeddedGuard:
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
         return self._check(inputs, views=False)[0]
 
+    def check_steps(self, inputs: Sequence[GuardInput], *, max_windows: int | None = None) -> Steps:
+        """:meth:`check` with at most ``max_windows`` windows encoded per step (the encoder is batch-invariant, so
+        the verdicts are the same to the bit); the first step also cuts the texts into windows."""
+        return (yield from self._steps(inputs, views=False, max_windows=max_windows))[0]
+
     def check_views(self, inputs: Sequence[GuardInput]) -> tuple[list[Verdict], np.ndarray]:
         """Verdicts plus every view's probability per input and hesitation task: (n, views, tasks), the
         inner-layer probes first and the model's own heads last; NaN where a task does not apply.
@@ -82,7 +88,12 @@ class EmbeddedGuard:
         return self._check(inputs, views=True)
 
     def _check(self, inputs: Sequence[GuardInput], views: bool) -> tuple[list[Verdict], np.ndarray]:
+        return run_steps(self._steps(inputs, views, None))
+
+    def _steps(self, inputs: Sequence[GuardInput], views: bool, max_windows: int | None
+               ) -> Generator[None, None, tuple[list[Verdict], np.ndarray]]:
         start = time.perf_counter()
+        busy_s = 0.0  # time spent in the steps, not between them
         for x in inputs:
             if not isinstance(x, GuardInput):
                 raise InputError(f"check() takes GuardInput items, got {type(x).__name__}")
@@ -93,13 +104,22 @@ class EmbeddedGuard:
                 owners.append((i, role))
                 windows.append(w)
         layers = self.probes.layers if views and self.probes is not None else ()
-        pooled, layer_states = self.encoder.encode_views(windows, layers)
+        step = max(1, max_windows or len(windows) or 1)
+        parts = []
+        for first in range(0, max(1, len(windows)), step):
+            if first:
+                busy_s += time.perf_counter() - start
+                yield
+                start = time.perf_counter()
+            parts.append(self.encoder.encode_views(windows[first:first + step], layers))
+        pooled = np.concatenate([p[0] for p in parts])
+        layer_states = np.concatenate([p[1] for p in parts])
         probs = self.heads.probs(pooled) if windows else np.zeros((0, len(self._col)))
         per_input: list[dict[int, np.ndarray]] = [{} for _ in inputs]
         for (i, role), row in zip(owners, probs):
             per_input[i].setdefault(role, []).append(row)
         view_probs = self._view_probs(inputs, owners, layer_states, probs) if views else np.zeros((0,))
-        elapsed_ms = (time.perf_counter() - start) * 1000.0
+        elapsed_ms = (busy_s + time.perf_counter() - start) * 1000.0
         share = elapsed_ms / max(1, len(inputs))
         verdicts = [self._verdict(x, {r: np.stack(v) for r, v in rows.items()}, share)
                     for x, rows in zip(inputs, per_input)]

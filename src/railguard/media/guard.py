@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import InputError, MediaError, MissingExtraError
 from ..guard import (Closeable, Describes, HasEncoder, HasLayerViews, HasManifest, HasPolicy, HasThresholds,
-                     JudgesTasks, ReadsLanguages)
+                     JudgesTasks, ReadsLanguages, Steps, check_steps, run_steps)
 from ..policy import SEVERITY
 from ..types import TASKS, Extraction, Finding, GuardInput, Reason, TextSpan, Verdict
 from .load import load_audio, load_image
@@ -110,19 +110,26 @@ class MediaGuard:
                     setattr(self, attribute, getattr(inner, attribute))
 
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
+        return run_steps(self.check_steps(inputs))
+
+    def check_steps(self, inputs: Sequence[GuardInput], *, max_windows: int | None = None) -> Steps:
+        """:meth:`check` in the inner guard's steps (see :class:`railguard.guard.ChecksInSteps`); reading the
+        images and audio is the first step."""
         inputs = list(inputs)
         for x in inputs:
             if not isinstance(x, GuardInput):
                 raise InputError(f"check() takes GuardInput items, got {type(x).__name__}")
         if not any(x.has_media for x in inputs):
-            return self.inner.check(inputs)
+            if max_windows is None:
+                return self.inner.check(inputs)
+            return (yield from check_steps(self.inner, inputs, max_windows=max_windows))
         settings = self.settings or MediaSettings.from_env()
         batch: list[GuardInput] = []
         plans: list[_Plan] = []
         for x in inputs:
             plans.append(self._plan(x, settings, batch))
         start = time.perf_counter()
-        verdicts = self.inner.check(batch) if batch else []
+        verdicts = (yield from check_steps(self.inner, batch, max_windows=max_windows)) if batch else []
         share = (time.perf_counter() - start) * 1000.0 / max(1, len(batch))
         return [self._merge(x, plan, verdicts, share) for x, plan in zip(inputs, plans)]
 

@@ -13,6 +13,11 @@ take the workers away from everyone else.
   stuck). A request still unanswered after ``request_timeout_s`` fails with :class:`Starved`; what it had not yet
   handed to a call is dropped, and so is the rest of a request whose call timed out or whose caller went away.
 - **Budgets.** An owner with more than ``owner_budget`` of work waiting gets :class:`OverBudget` for a new request.
+- **Steps.** With ``steps`` (``steps(batch)`` does ``run(batch)``'s work in short pieces: a generator that returns
+  the results), the first thread runs its calls one step at a time, so no single step holds the CPU for long; while
+  a call runs on the small requests' thread, the next step waits for it (at most as long as the last step took),
+  so a small request does not share the CPU with a big one. A call whose callers have all gone stops at its next
+  step.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -45,6 +50,9 @@ class Starved(TimeoutError):
 
 class OverBudget(Exception):
     """The caller already has as much work waiting as its budget allows."""
+
+
+_MORE = object()  # a step's answer: the call has more steps to go
 
 
 class _Abandoned(Exception):
@@ -80,8 +88,10 @@ class MicroBatcher(Generic[T, R]):
     def __init__(self, run: Callable[[list[T]], list[R]], *, window_s: float, max_size: int,
                  timeout_s: float | None = None, request_timeout_s: float | None = None,
                  cost: Callable[[T], int] | None = None, chunk_cost: int | None = None,
-                 light_cost: int | None = None, owner_budget: int | None = None, name: str = "batcher") -> None:
+                 light_cost: int | None = None, owner_budget: int | None = None, name: str = "batcher",
+                 steps: Callable[[list[T]], Generator[Any, None, list[R]]] | None = None) -> None:
         self._run = run
+        self._steps = steps
         self.window_s = window_s
         self.max_size = max_size
         self.timeout_s = timeout_s
@@ -92,6 +102,7 @@ class MicroBatcher(Generic[T, R]):
         self.name = name
         self._cost = cost or (lambda _: 1)
         self.calls = 0  # batch function calls so far
+        self.steps = 0  # steps of those calls run so far (with ``steps``)
         self.items = 0  # items passed to the batch function so far
         self.dropped = 0  # items of timed-out or abandoned requests that were never run
         lanes = 2 if self.light_cost else 1
@@ -104,6 +115,9 @@ class MicroBatcher(Generic[T, R]):
         self._wake = asyncio.Event()  # binds to the running loop on first use
         self._tasks: list[asyncio.Task[None]] = []
         self._busy_since: list[float | None] = [None] * lanes
+        self._light_calls = 0  # calls of the small requests' lane handed to its thread and not yet answered
+        self._light_done = asyncio.Event()
+        self._last_step_s = 0.0
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(lane), name=f"railguard-{self.name}-{lane}")
@@ -328,20 +342,66 @@ class MicroBatcher(Generic[T, R]):
             loop.call_soon_threadsafe(_started, started, jobs)
             return self._timed_run(items, lane)
 
+        def run_first(steps: Generator[Any, None, list[R]]) -> Any:
+            if jobs and all(job.future.done() for job in jobs):
+                raise _Abandoned
+            loop.call_soon_threadsafe(_started, started, jobs)
+            return self._timed_step(steps)
+
         self.calls += 1
         self.items += len(items)
-        future = loop.run_in_executor(self._executors[lane], run)
+        if lane == MAIN and self._steps is not None:
+            steps = self._steps(items)
+            future = loop.run_in_executor(self._executors[lane], lambda: run_first(steps))
+        else:
+            steps = None
+            future = loop.run_in_executor(self._executors[lane], run)
+        if lane == LIGHT:
+            self._light_calls += 1
         await asyncio.wait([started, future], return_when=asyncio.FIRST_COMPLETED)
         try:
             results = await asyncio.wait_for(future, self.timeout_s)
+            while steps is not None and results is _MORE:
+                results = await self._next_step(steps, jobs)
         except TimeoutError:
             raise BatchTimeout(f"{self.name} took longer than {self.timeout_s:g} s") from None
         finally:
             for job in jobs:
                 job.in_call -= 1 if started.done() else 0
+            if lane == LIGHT:
+                self._light_calls -= 1
+                self._light_done.set()
         if len(results) != len(items):
             raise RuntimeError(f"{self.name} returned {len(results)} results for {len(items)} items")
         return results
+
+    async def _next_step(self, steps: Generator[Any, None, list[R]], jobs: Sequence[_Job[T, R]]) -> Any:
+        """The call's next step on the first thread, after any running call of the small requests (waiting at most
+        as long as a step took); _Abandoned when all its callers have gone."""
+        if self._light_calls:
+            self._light_done.clear()
+            try:
+                await asyncio.wait_for(self._light_done.wait(), self._last_step_s)
+            except TimeoutError:
+                pass
+        if jobs and all(job.future.done() for job in jobs):
+            steps.close()
+            raise _Abandoned
+        future = asyncio.get_running_loop().run_in_executor(self._executors[MAIN], self._timed_step, steps)
+        return await asyncio.wait_for(future, self.timeout_s)
+
+    def _timed_step(self, steps: Generator[Any, None, list[R]]) -> Any:
+        """One step: _MORE, or the call's results after its last step."""
+        start = self._busy_since[MAIN] = time.monotonic()
+        self.steps += 1
+        try:
+            next(steps)
+            return _MORE
+        except StopIteration as done:
+            return list(done.value)
+        finally:
+            self._busy_since[MAIN] = None
+            self._last_step_s = time.monotonic() - start
 
     def _timed_run(self, items: list[T], lane: int) -> list[R]:
         self._busy_since[lane] = time.monotonic()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .. import registry
 from ..errors import MissingExtraError, RailguardError
-from ..guard import Guard
+from ..guard import Guard, check_steps
 from ..types import GuardInput, Verdict
 from .audit import AuditRecord, AuditStore, make_record, open_store
 from .auth import KeyRing
@@ -43,7 +43,8 @@ class GuardService:
             guard.check, window_s=settings.batch_window_ms / 1000.0, max_size=settings.max_batch_size,
             timeout_s=settings.guard_timeout_s, request_timeout_s=settings.request_timeout_s, cost=input_cost,
             chunk_cost=settings.batch_chunk_chars, light_cost=settings.light_request_chars,
-            owner_budget=settings.max_key_chars_waiting, name=f"guard-{name.split(':')[0]}")
+            owner_budget=settings.max_key_chars_waiting, name=f"guard-{name.split(':')[0]}",
+            steps=lambda batch: check_steps(guard, batch, max_windows=settings.batch_step_windows))
 
     async def judge(self, inputs: Sequence[GuardInput], *, key_id: str | None = None) -> list[Verdict]:
         """One verdict per input; a guard that raises or times out gives failed verdicts, never an exception.

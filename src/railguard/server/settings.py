@@ -45,6 +45,10 @@ class ServerSettings(BaseSettings):
         2048, ge=0, description="requests of at most this many characters may also run on a second guard thread, "
                                 "so they never wait behind a big request's chunk (0: one thread, for a guard "
                                 "that cannot be called from two threads at once)")
+    batch_step_windows: int = Field(
+        2, ge=1, le=4096, description="most text windows (about 128 tokens each) the guard encodes at a time: a call "
+                                      "is done in such steps, and between them a small request's call goes first, "
+                                      "so a long text never holds the CPU for long")
     max_request_chars: int = Field(
         131_072, ge=1, description="most characters of text in one request, all its inputs together; an image or "
                                    "an audio clip counts 8,192 (else 413)")
@@ -54,7 +58,8 @@ class ServerSettings(BaseSettings):
     max_items: int = Field(256, ge=1, description="most inputs in one request (else 413)")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest accepted request body in bytes (else 413)")
     guard_timeout_s: float = Field(
-        10.0, gt=0, description="a guard call slower than this gives failed verdicts instead of an answer")
+        10.0, gt=0, description="a guard call (a step of one, see batch_step_windows) slower than this gives "
+                                "failed verdicts instead of an answer")
     request_timeout_s: float = Field(
         30.0, gt=0, description="a request not judged within this time (waiting behind others included) gets "
                                 "failed, flagged verdicts; its remaining work is dropped")
