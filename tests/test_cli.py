@@ -141,6 +141,20 @@ def test_train_passes_options_and_prints_the_heldout_metrics(tmp_path, monkeypat
         assert expected in result.stdout
 
 
+def test_train_forwards_freeze_layers_and_encoder_from(tmp_path, monkeypatch):
+    calls = []
+
+    def train(data_dir, out_dir, **kw):
+        calls.append(kw)
+        return {"thresholds": {}, "heldout_metrics": {}}
+
+    install_module(monkeypatch, "railguard.train.pipeline", train=train)
+    result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--no-progress",
+                                 "--freeze-layers", "3", "--encoder-from", str(tmp_path / "shipped")])
+    assert result.exit_code == 0, result.output
+    assert calls[0]["freeze_layers"] == 3 and calls[0]["encoder_from"] == tmp_path / "shipped"
+
+
 def test_train_error_from_the_pipeline_is_one_line(monkeypatch):
     from railguard import ConfigError
 

@@ -86,6 +86,25 @@ def test_heads_only_training_is_deterministic(tiny_data, tmp_path):
     assert a["files"] == b["files"]
 
 
+def test_encoder_from_reuses_a_trained_encoder_and_retrains_the_heads(trained, tiny_data, tmp_path):
+    source, source_manifest = trained
+    manifest = train(tiny_data, tmp_path / "reuse", encoder_from=source, max_examples=120, progress=False, seed=4)
+    assert manifest["files"]["encoder.onnx"] == source_manifest["files"]["encoder.onnx"]
+    assert manifest["encoder"]["encoder_from"] == str(source)
+    assert manifest["encoder"]["fine_tuned_epochs"] == 1  # the reused encoder's own training, not this run's
+    assert manifest["encoder"]["encoder_sha256"] == source_manifest["files"]["encoder.onnx"]
+    v = railguard.load_guard(f"embedded:{tmp_path / 'reuse'}").check([GuardInput(prompt="hello")])[0]
+    assert v.error is None
+
+
+def test_encoder_from_refuses_fine_tuning_and_folders_without_an_encoder(trained, tiny_data, tmp_path):
+    source, _ = trained
+    with pytest.raises(ConfigError, match="leave --epochs out"):
+        train(tiny_data, tmp_path / "a", encoder_from=source, epochs=1, progress=False)
+    with pytest.raises(ConfigError, match="missing encoder.onnx"):
+        train(tiny_data, tmp_path / "b", encoder_from=tmp_path, progress=False)
+
+
 def test_missing_data_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="RAILGUARD_DATA"):
         train(tmp_path / "nope", tmp_path / "out", epochs=0, progress=False)

@@ -215,7 +215,12 @@ def train(
                                                           "runs/agent for the agent tasks]")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 13,
     epochs: Annotated[int | None, typer.Option(
-        min=0, help="encoder fine-tuning epochs (0: train the heads only) [default: 2; 0 for e5]")] = None,
+        min=0, help="encoder fine-tuning epochs (0: train the heads only) [default: 1; 0 for e5]")] = None,
+    freeze_layers: Annotated[int, typer.Option(
+        min=0, help="keep the embeddings and this many first encoder layers fixed while fine-tuning")] = 0,
+    encoder_from: Annotated[Path | None, typer.Option(
+        help="reuse this model folder's fine-tuned encoder (e.g. src/railguard/models/embedded) and train only "
+             "the heads, calibration, thresholds and probes")] = None,
     sources: Annotated[str | None, typer.Option(help="comma-separated datasets to train on [default: all]")] = None,
     max_examples: Annotated[int | None, typer.Option(min=1, help="train on at most this many examples")] = None,
     progress: Progress = True,
@@ -245,7 +250,9 @@ def train(
     names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     manifest = pipeline.train(_data_dir(data), out, seed=seed, epochs=epochs, sources=names,
                               max_examples=max_examples, progress=progress, encoder=encoder, licenses=licenses,
-                              **({"augment_mode": augment} if augment != "default" else {}))
+                              **({"augment_mode": augment} if augment != "default" else {}),
+                              **({"freeze_layers": freeze_layers} if freeze_layers else {}),
+                              **({"encoder_from": encoder_from} if encoder_from is not None else {}))
     _print_manifest(manifest)
     kind = "e5" if encoder == "e5" else "embedded"
     typer.echo(f"model written to {out}; try it with: railguard check --guard {kind}:{out} \"...\"")
