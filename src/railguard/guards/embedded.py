@@ -46,6 +46,10 @@ class EmbeddedGuard:
         self.script_thresholds: dict[str, dict[str, float]] = {
             task: dict(by) for task, by in self.manifest.get("script_thresholds", {}).items()}
         self.categories: tuple[str, ...] = tuple(h for h in self.heads.names if h not in TASKS)
+        #: Recall-first categories ({category: floor}, chosen on held-out benign text; see train.pipeline): a
+        #: prompt (answer) whose category score reaches the floor is harmful, its harm score lifted to the threshold.
+        self.category_floors: dict[str, float] = {
+            c: float(t) for c, t in self.manifest.get("category_floors", {}).items() if c in self.categories}
         self.name = tier
         self._col = {n: i for i, n in enumerate(self.heads.names)}
         spec = self.manifest.get("probes")
@@ -187,7 +191,13 @@ class EmbeddedGuard:
             scores["refusal"] = float(response[0, col["refusal"]])
             category_rows.append(response)
         cats = np.concatenate(category_rows).max(axis=0)
-        decisions = {t: decide(scores[t], self._threshold(t, x.prompt)) for t in TASKS}
+        thresholds = {t: self._threshold(t, x.prompt) for t in TASKS}
+        for cat, floor in self.category_floors.items():
+            for task, role in (("prompt_harmful", _PROMPT), ("response_harmful", _RESPONSE)):
+                if scores[task] is not None:
+                    scores[task] = _lifted(scores[task], float(rows[role][:, col[cat]].max()), floor,
+                                           thresholds[task])
+        decisions = {t: decide(scores[t], thresholds[t]) for t in TASKS}
         return Verdict(
             **decisions,
             scores={k: v for k, v in scores.items() if v is not None},
@@ -206,6 +216,14 @@ class EmbeddedGuard:
             if script in by_script:
                 return by_script[script]
         return self.thresholds[task]
+
+
+def _lifted(score: float, category: float, floor: float, threshold: float) -> float:
+    """A harm score lifted by a recall-first category's score: at the floor it is the task's threshold, and it
+    rises with the category's score to 1 (a score already higher stays)."""
+    if category < floor:
+        return score
+    return max(score, threshold + (category - floor) / max(1e-6, 1.0 - floor) * (1.0 - threshold))
 
 
 @register("embedded", "the shipped CPU model (or embedded:/path/to/model-dir from `railguard train`)")

