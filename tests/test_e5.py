@@ -170,6 +170,12 @@ def test_embedding_cache_encodes_each_window_once(tmp_path, monkeypatch):
     first = EmbeddingCache.for_encoder(enc).encode(enc, windows)
     again = EmbeddingCache.for_encoder(enc).encode(enc, windows[::-1])  # a new process would reload the shards
     assert enc.calls == 2 and np.array_equal(again, first[::-1])
+    copy = CountingEncoder()
+    copy.onnx_path = tmp_path / "copy" / "encoder.onnx"  # the same encoder elsewhere (a run reusing it) hits
+    copy.onnx_path.parent.mkdir()
+    copy.onnx_path.write_bytes(b"graph")
+    EmbeddingCache.for_encoder(copy).encode(copy, windows)
+    assert copy.calls == 0
     CountingEncoder.onnx_path.write_bytes(b"another graph")  # another encoder file never hits
     EmbeddingCache.for_encoder(enc).encode(enc, windows)
     assert enc.calls == 4

