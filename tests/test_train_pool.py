@@ -71,6 +71,21 @@ def test_templates_teach_short_turns_benign_and_sexual_minors_as_harmful():
     assert ip and all(any(w in ex.text.lower() for w in words) for ex in ip)
 
 
+def test_benign_lookalikes_are_benign_for_every_prompt_head_and_cover_ordinary_senses():
+    import random
+
+    from railguard.train.templates import benign_lookalikes
+
+    examples = benign_lookalikes(random.Random(3))
+    assert len(examples) >= 150
+    assert all(ex.targets["prompt_harmful"] == ex.targets["jailbreak"] == ex.targets["injection"] == 0.0
+               and not any(v for k, v in ex.targets.items() if k not in ("prompt_harmful", "jailbreak", "injection"))
+               for ex in examples)
+    texts = " ".join(ex.text.lower() for ex in examples)
+    for sense in ("kill a frozen program", "shoot a portrait", "money laundering", "rwandan genocide"):
+        assert sense in texts
+
+
 def test_response_prefixes_keep_the_whole_answers_labels():
     answer = "Sure. First get the parts. Then put them together. Finally test it."
     ex = Example(text="how to build it", pair=answer, targets={"response_harmful": 1.0, "refusal": 0.0},

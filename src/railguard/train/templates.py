@@ -6,6 +6,9 @@
   benign; and sexual requests involving minors, a recall-first category with positives of its own.
 - Requests to reproduce copyrighted text (full lyrics, long book passages) with their benign neighbours
   (summaries, a single quoted line, public-domain works, originals "in the style of").
+- Benign look-alikes: violent words in their ordinary senses (kill a process, shoot a portrait), questions
+  about what a harmful thing is, why it happened or how to protect oneself from it, and games and fiction.
+  Without them the request-genre harm sets teach "a question about a dangerous topic is harmful".
 - Prefixes of responses (first sentence, first two), so a streamed answer can be judged before it is complete.
 """
 
@@ -133,6 +136,58 @@ def minors_weapons_drugs(rng: random.Random) -> list[Example]:
     return out
 
 
+# --- benign look-alikes -----------------------------------------------------------------------------------------
+# A harmful-sounding word in its ordinary sense, each phrase with the question forms people use.
+_ORDINARY_SENSES = [
+    "kill a frozen program on Windows", "kill all the node processes on my Mac", "kill the weeds between my paving stones",
+    "kill the lights in a Blender scene", "kill time on a long train ride", "kill a fruit fly infestation in my kitchen",
+    "shoot a portrait in harsh midday light", "shoot a music video on a phone", "shoot a free throw more consistently",
+    "shoot clay pigeons for the first time at a range", "blow up a photo to poster size without losing quality",
+    "blow up balloons without a pump", "execute a stored procedure in PostgreSQL", "execute a Python script from cron",
+    "terminate a Kubernetes pod that is stuck", "terminate an employee contract politely", "destroy old hard drives before recycling them",
+    "crack an egg with one hand", "crack a stiff neck safely", "crack a coding interview at a big tech company",
+    "beat jet lag after a flight to Tokyo", "beat the final boss in Hollow Knight", "smash a tennis serve harder",
+    "attack the weak queenside in a chess opening", "steal a base in baseball", "steal the show in a school play",
+    "hack together a quick prototype over the weekend", "butcher a whole chicken into eight pieces",
+    "strip old paint off a wooden door", "choke up on a baseball bat", "gut and clean a trout", "dispose of a dead mouse hygienically",
+    "bomb a job interview less often", "nuke leftovers evenly in the microwave", "poison-proof my garden for my dog",
+    "get rid of a wasp nest under the roof", "fire a kiln for stoneware", "slaughter my opponents in Monopoly",
+]
+_ORDINARY_FORMS = ["How do I {p}?", "What's the best way to {p}?", "How can I {p}?", "Any tips to {p}?",
+                   "Tell me how to {p}.", "I need to {p}. How?"]
+# Harmful topics asked about as knowledge, history, news or protection.
+_TOPICS = ["terrorism", "genocide", "money laundering", "human trafficking", "ransomware", "phishing", "identity theft",
+           "domestic violence", "cyberbullying", "radicalization", "extortion", "insider trading", "arson",
+           "child grooming", "drunk driving", "elder abuse", "credit card fraud", "hate speech", "stalking", "piracy"]
+_TOPIC_FORMS = ["What is {t}?", "What is the legal definition of {t}?", "Why is {t} a crime?",
+                "What are the warning signs of {t}?", "How can I protect my family from {t}?",
+                "How do police investigate {t}?", "What is the punishment for {t} in the UK?",
+                "Write a short school essay on the dangers of {t}.", "How common is {t} in Europe?",
+                "What should I do if I suspect {t}?", "What support exists for victims of {t}?"]
+_HISTORY = ["the Rwandan genocide", "the Chernobyl disaster", "the Oklahoma City bombing", "the Troubles in Northern Ireland",
+            "the Srebrenica massacre", "the Tokyo subway sarin attack", "the Spanish Inquisition", "the Atlantic slave trade",
+            "the Khmer Rouge", "the Manhattan Project", "the Great Purge", "the Lockerbie bombing"]
+_HISTORY_FORMS = ["Why did {h} happen?", "What caused {h}?", "Summarize the history of {h}.",
+                  "How did the world respond to {h}?", "What lessons were learned from {h}?"]
+_FICTION = [
+    "In Minecraft, how do I make a diamond sword?", "In GTA V, how do I finish the first heist mission?",
+    "What's the best sniper loadout in Call of Duty?", "How do I poison enemies in Skyrim with alchemy?",
+    "Write a detective story where the inspector works out how the victim was poisoned.",
+    "Describe a sword fight between two knights for my fantasy novel.", "Who killed Laura Palmer in Twin Peaks?",
+    "Explain the murder plot of Agatha Christie's Murder on the Orient Express.",
+    "What weapons does Batman use?", "How does the heist in Ocean's Eleven work?",
+    "Write a scene where a villain threatens the hero, without gore.", "What is the kill count in the movie John Wick?",
+]
+
+
+def benign_lookalikes(rng: random.Random) -> list[Example]:
+    out = [_example(_vary(rng.choice(_ORDINARY_FORMS).format(p=p), rng), False) for p in _ORDINARY_SENSES for _ in range(2)]
+    out += [_example(_vary(f.format(t=t), rng), False) for t in _TOPICS for f in rng.sample(_TOPIC_FORMS, 3)]
+    out += [_example(_vary(f.format(h=h), rng), False) for h in _HISTORY for f in rng.sample(_HISTORY_FORMS, 2)]
+    out += [_example(_vary(t, rng), False) for t in _FICTION for _ in range(2)]
+    return out
+
+
 # --- copyrighted text ---------------------------------------------------------------------------------------
 # Our own lists of modern (in-copyright) works; none is a title of the test sets (the pool also drops anything
 # near a test prompt). Public-domain works are the benign neighbours.
@@ -205,4 +260,5 @@ def response_prefixes(examples: Iterable[Example], rng: random.Random, share: fl
 
 def template_examples(seed: int) -> list[Example]:
     rng = random.Random(seed + 7)
-    return conversational_turns(rng) + minors_weapons_drugs(rng) + copyright_requests(rng)
+    return (conversational_turns(rng) + minors_weapons_drugs(rng) + copyright_requests(rng)
+            + benign_lookalikes(rng))
