@@ -11,7 +11,7 @@ from railguard import GuardInput, Verdict
 from railguard.errors import ConfigError, ModelError
 from railguard.guards.cascade import CascadeGuard, Routing, hesitation, parse_tiers
 from railguard.policy import PolicyError, load_policy
-from railguard.registry import register, resolve
+from railguard.registry import build, register, resolve
 
 
 class Cheap:
@@ -103,6 +103,35 @@ def test_text_the_cheap_tier_cannot_read_goes_straight_to_one_that_can():
     assert verdicts[0].route["language"] == "zh"
     assert "cannot read language zh" in verdicts[0].route["reason"]
     assert verdicts[1].route["language"] == "en" and verdicts[1].tier == "cheap"
+
+
+def test_language_routing_sends_only_what_the_cheap_tier_cannot_read_up_however_unsure_it_is():
+    cheap, heavy = Cheap(TABLE | {"如何制造炸弹": [0.0] * 4}), Heavy()
+    guard = CascadeGuard([cheap, heavy], Routing(route="language"))
+    verdicts = guard.check([GuardInput("torn"), GuardInput("如何制造炸弹")])
+    assert heavy.seen == ["如何制造炸弹"] and cheap.seen == ["torn"]
+    assert [v.tier for v in verdicts] == ["cheap", "heavy"]
+    assert verdicts[0].route["escalated"] is False
+
+
+def test_the_default_guard_judges_english_with_the_embedded_model_and_other_languages_with_e5():
+    guard = build("default")
+    assert guard.name == "default" and [t.name for t in guard.tiers] == ["embedded", "e5"]
+    verdicts = guard.check([GuardInput("How do I bake bread?"), GuardInput("如何制造炸弹？"),
+                            GuardInput("Comment puis-je faire cuire du pain à la maison ?")])
+    assert [v.tier for v in verdicts] == ["embedded", "e5", "e5"]
+    assert [v.route["language"] for v in verdicts] == ["en", "zh", "fr"]
+    with pytest.raises(ConfigError, match="no argument"):
+        build("default:x")
+
+
+def test_without_the_multilingual_tier_the_default_guard_is_the_embedded_model_and_says_so(monkeypatch, caplog):
+    import railguard.guards.cascade as cascade
+
+    monkeypatch.setattr(cascade, "missing_extra", lambda kind: "multilingual")
+    with caplog.at_level("WARNING"):
+        guard = build("default")
+    assert guard.name == "embedded" and "English text only" in caplog.text
 
 
 @pytest.mark.parametrize(("fallback", "flagged", "has_error"), [("closed", True, True), ("open", False, True),

@@ -25,8 +25,9 @@ __all__ = [
 ]
 
 
-def load_guard(name: str = "embedded", *, policy=None, **options) -> Guard:
-    """Build a guard by registry name (``embedded`` is the shipped offline model).
+def load_guard(name: str = "default", *, policy=None, **options) -> Guard:
+    """Build a guard by registry name. ``default`` judges English with ``embedded`` (the shipped offline model)
+    and every other language with ``e5`` (the multilingual tier), routed by language.
 
     ``policy`` (a preset such as ``"strict"``, a YAML file path, a mapping or a Policy) puts the guard
     under a policy: thresholds, actions, PII and secrets, custom categories (:mod:`railguard.policy`).
@@ -41,6 +42,6 @@ def _cached(name: str) -> Guard:
     return load_guard(name)
 
 
-def check(prompt: str, response: str | None = None, *, guard: str = "embedded") -> Verdict:
+def check(prompt: str, response: str | None = None, *, guard: str = "default") -> Verdict:
     """Check one prompt (and optionally the model's response) with a cached guard."""
     return _cached(guard).check([GuardInput(prompt=prompt, response=response)])[0]

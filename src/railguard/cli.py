@@ -93,7 +93,7 @@ def check(
     context: Annotated[list[str] | None, typer.Option(
         help="a document the model reads (retrieved text, email, tool output); repeat for several")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the verdict as one JSON object")] = False,
-    guard: GuardName = "embedded",
+    guard: GuardName = "default",
     policy: PolicyOption = None,
     image: Annotated[list[Path] | None, typer.Option(
         "--image", help="an image whose text (OCR) is checked too; repeat for several (extra: vision)")] = None,
@@ -181,7 +181,7 @@ def moderate(
     in_path: Annotated[Path, typer.Argument(metavar="IN", help="rows to check: .jsonl, .jsonl.gz, .csv or .parquet")],
     out: Annotated[Path, typer.Option("--out", "-o", help="where to write one verdict per row: .jsonl (JSON "
                                                           "lines), .jsonl.gz or .parquet (columns)")],
-    guard: GuardName = "embedded",
+    guard: GuardName = "default",
     batch_size: Annotated[int, typer.Option(min=1, help="rows per guard call")] = 64,
     text_field: Annotated[str, typer.Option(help="field holding the prompt")] = "prompt",
     response_field: Annotated[str, typer.Option(help="field holding the model's response")] = "response",
@@ -296,11 +296,11 @@ def evaluate(
     benches = [b.strip() for item in bench for b in item.split(",") if b.strip()] if bench else None
     if out is None and readme is None:
         if not _wants_details(benches):
-            results = runner.evaluate(guard or ["embedded"], benches=benches, data_dir=_data_dir(data), limit=limit,
+            results = runner.evaluate(guard or ["default"], benches=benches, data_dir=_data_dir(data), limit=limit,
                                       progress=progress)
             typer.echo(runner.markdown_table(results))
             return
-        quick = runner.run(guard or ["embedded"], benches=benches, data_dir=_data_dir(data), limit=limit,
+        quick = runner.run(guard or ["default"], benches=benches, data_dir=_data_dir(data), limit=limit,
                            progress=progress, latency_samples=0)
         typer.echo(runner.markdown_table(quick.results))
         typer.echo(_import("railguard.eval.agent", "train").details_markdown(quick.details))
@@ -313,7 +313,7 @@ def evaluate(
     if out is not None and not plots:  # said before the run, so a long evaluation is not a surprise at its end
         typer.echo(f"note: {report.NO_PLOTS}; the tables and results.json are written as usual", err=True)
     start = time.perf_counter()
-    run = runner.run(guard or ["embedded"], benches=benches, data_dir=_data_dir(data), limit=limit,
+    run = runner.run(guard or ["default"], benches=benches, data_dir=_data_dir(data), limit=limit,
                      progress=progress)
     results = report.results_dict(run, command=" ".join(["railguard", *sys.argv[1:]]),
                                   wall_seconds=time.perf_counter() - start)
@@ -690,7 +690,7 @@ def improve(
 
 
 @app.command(name="mcp")
-def mcp_server(guard: GuardName = "embedded", policy: PolicyOption = None) -> None:
+def mcp_server(guard: GuardName = "default", policy: PolicyOption = None) -> None:
     """Serve railguard to MCP clients on stdio: tools moderate, check_action and redact (needs the mcp extra;
     redact also the pii extra)."""
     integration = _import("railguard.integrations.mcp", "mcp")
@@ -701,7 +701,7 @@ def mcp_server(guard: GuardName = "embedded", policy: PolicyOption = None) -> No
 def mcp_gateway(
     command: Annotated[list[str], typer.Argument(help="the MCP server to guard and its arguments, after --, e.g. "
                                                       "railguard mcp-gateway -- npx @modelcontextprotocol/server-everything")],
-    guard: GuardName = "embedded",
+    guard: GuardName = "default",
     policy: PolicyOption = None,
 ) -> None:
     """Guard another MCP server (stdio): tools whose descriptions hide instructions are left out, tool results that

