@@ -45,7 +45,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from .. import load_guard
+from . import resolve_guard
 from ..errors import InputError, RailguardError, require
 
 require("litellm", "litellm")
@@ -148,11 +148,7 @@ class RailguardGuardrail(CustomGuardrail):
         kwargs.setdefault("guardrail_name", "railguard")
         kwargs.setdefault("supported_event_hooks", SUPPORTED_HOOKS)
         super().__init__(**kwargs)
-        if isinstance(guard, str):
-            guard = load_guard(guard, policy=policy)
-        elif policy is not None:
-            raise InputError("give policy= with a guard name; a Guard object already has its policy "
-                             "(load_guard(name, policy=...))")
+        guard = resolve_guard(guard, policy)
         self.guard = guard
         self.settings = settings if settings is not None else ServerSettings.load()
         self.window = self.settings.window

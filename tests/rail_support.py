@@ -1,0 +1,27 @@
+"""Shared by the integration tests: the red-team answers of tests/fixtures/stream_redteam.jsonl, and the ones the
+shipped model blocks unstreamed to prompts it lets through (what a streamed output rail must cut in time)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from railguard.guard import Guard
+from railguard.rails import blocks
+from railguard.types import GuardInput
+
+RED_TEAM = [json.loads(line) for line in
+            (Path(__file__).parent / "fixtures" / "stream_redteam.jsonl").read_text().splitlines() if line.strip()]
+
+
+def answer_of(row: dict) -> str:
+    return " ".join([row["opening"], *row["harmful"]])
+
+
+def red_team_rows(guard: Guard, most: int, *, least: int = 1) -> list[dict]:
+    """Up to ``most`` red-team rows whose prompt ``guard`` lets through and whose whole answer it blocks."""
+    chosen = [r for r in RED_TEAM
+              if not guard.check([GuardInput(prompt=r["prompt"])])[0].flagged
+              and blocks(guard.check([GuardInput(prompt=r["prompt"], response=answer_of(r))])[0])][:most]
+    assert len(chosen) >= least, "the model blocks too few of the red-team answers to test their streams"
+    return chosen
