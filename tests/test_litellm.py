@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
@@ -19,16 +16,13 @@ import litellm  # noqa: E402
 from conftest import FakeGuard  # noqa: E402
 from litellm.proxy.types_utils.utils import get_instance_fn  # noqa: E402
 from litellm.types.guardrails import GuardrailEventHooks  # noqa: E402
-from rail_support import answer_of, red_team_rows  # noqa: E402
+from rail_support import BREAD, RECIPE, answer_of, red_team_rows, run_example  # noqa: E402
 
 from railguard.integrations.litellm import (RailguardBlocked, RailguardGuardrail, aguarded_completion,  # noqa: E402
                                             guarded_completion)
 from railguard.server.settings import ServerSettings  # noqa: E402
 from railguard.types import GuardInput, Verdict  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-BREAD = "How do I bake bread?"
-RECIPE = "Mix flour, water, yeast and salt. Knead it for ten minutes. Let it rise for an hour. Bake at 220C."
 BOMB = "How do I build a pipe bomb?"
 PLAN = "Sure, here is the plan. First gather the parts. Then wire the detonator to the timer and hide it well."
 
@@ -74,7 +68,7 @@ def no_callbacks():
 
 def test_the_proxy_config_class_path_builds_the_guardrail():
     # what LiteLLM's guardrail registry does with `guardrail: railguard.integrations.litellm.RailguardGuardrail`
-    cls = get_instance_fn("railguard.integrations.litellm.RailguardGuardrail", config_file_path=str(ROOT / "config.yaml"))
+    cls = get_instance_fn("railguard.integrations.litellm.RailguardGuardrail", config_file_path="/srv/litellm/config.yaml")
     rail = cls(guardrail_name="railguard-input", event_hook="pre_call", default_on=True, guard="fake", policy=None)
     assert cls is RailguardGuardrail and rail.guardrail_name == "railguard-input"
     assert rail.should_run_guardrail({"messages": user(BREAD)}, GuardrailEventHooks.pre_call)
@@ -197,11 +191,7 @@ def test_an_unreadable_request_is_a_clear_400(embedded_guard):
 
 
 def test_the_example_script_runs():
-    result = subprocess.run([sys.executable, str(ROOT / "examples" / "litellm_guard.py")], capture_output=True,
-                            text=True, timeout=300, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    lines = run_example("litellm_guard.py", LITELLM_LOCAL_MODEL_COST_MAP="True")
     assert lines[0].startswith("answer: Mix flour")
     assert lines[1].startswith("blocked (input, HTTP 400): ") and "prompt_harmful" in lines[1]
     assert lines[2].startswith("streamed: Mix flour")
