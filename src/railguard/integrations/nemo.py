@@ -8,24 +8,10 @@
     rails = LLMRails(RailsConfig.from_path("config"))
     nemo.register(rails)                     # the embedded guard; nemo.register(rails, policy="strict"), (rails, guard)
 
-and in the config's flows (Colang 1.0; in ``config.yml``: ``rails: {input: {flows: [railguard check input]},
-output: {flows: [railguard check output]}}``):
-
-.. code-block:: text
-
-    define flow railguard check input
-      $railguard = execute railguard_check_input
-      if $railguard.is_blocked
-        bot refuse to respond
-        stop
-
-    define flow railguard check output
-      $railguard = execute railguard_check_output
-      if $railguard.is_blocked
-        bot refuse to respond
-        stop
-
-(:data:`COLANG_FLOWS` holds these.) ``railguard_check_input`` judges ``context["user_message"]``;
+and in the config: the flows of :data:`COLANG_FLOWS` (Colang 1.0: ``$railguard = execute railguard_check_input``,
+then ``if $railguard.is_blocked`` the bot refuses and the flow stops) in a ``.co`` file, and in ``config.yml``
+``rails: {input: {flows: [railguard check input]}, output: {flows: [railguard check output]}}``.
+``railguard_check_input`` judges ``context["user_message"]``;
 ``railguard_check_output`` judges ``context["bot_message"]`` as the response to it. Each returns NeMo's
 ``RailOutcome`` (``is_blocked``; ``reason``: why it blocked; ``metadata["verdict"]``: the verdict), or, where
 nemoguardrails is not installed, a :class:`RailCheck` with the same fields. A rail blocks exactly when the verdict
