@@ -231,7 +231,7 @@ class RailguardGuardrail(CustomGuardrail):
 
     def _remember(self, data: Mapping[str, Any], verdicts: Sequence[Verdict]) -> None:
         call_id = data.get("litellm_call_id")
-        if isinstance(call_id, str):
+        if isinstance(call_id, str) and data.get("stream"):  # for the partial threshold of the streamed answer
             self._input_verdicts[call_id] = tuple(verdicts)
             while len(self._input_verdicts) > _REMEMBERED:
                 self._input_verdicts.popitem(last=False)
