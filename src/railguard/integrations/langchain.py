@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from .. import load_guard
+from . import resolve_guard
 from ..errors import InputError, RailguardError, require
 
 require("langchain_core", "langchain")
@@ -165,11 +165,7 @@ class Railguard(Runnable[Any, Any]):
             raise InputError(f"on_block must be one of {', '.join(_ON_BLOCK)}, got {on_block!r}")
         if not isinstance(refusal_message, str) or not refusal_message.strip():
             raise InputError("refusal_message must be a non-empty string")
-        if isinstance(guard, str):
-            guard = load_guard(guard, policy=policy)
-        elif policy is not None:
-            raise InputError("give policy= with a guard name; a Guard object already has its policy "
-                             "(load_guard(name, policy=...))")
+        guard = resolve_guard(guard, policy)
         self.guard = guard
         self.on_block = on_block
         self.refusal_message = refusal_message
