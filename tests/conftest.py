@@ -50,4 +50,4 @@ def embedded_guard() -> railguard.Guard:
     """The shipped model, loaded once; tests using it skip when the model has not been built yet."""
     if not HAS_EMBEDDED_MODEL:
         pytest.skip(f"no embedded model in {EMBEDDED_DIR} (run `railguard train` and ship it)")
-    return railguard.load_guard()
+    return railguard.load_guard("embedded")

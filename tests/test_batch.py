@@ -129,7 +129,7 @@ def test_a_killed_cli_run_resumes_into_the_file_an_uninterrupted_run_writes(tmp_
     out = tmp_path / "out.jsonl"
     code = "from railguard.cli import app; app()"
     proc = subprocess.Popen([sys.executable, "-c", code, "moderate", str(src), "-o", str(out), "--no-progress",
-                             "--batch-size", "16"], stderr=subprocess.DEVNULL)
+                             "--batch-size", "16", "--guard", "embedded"], stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while (not out.exists() or out.stat().st_size == 0) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)

@@ -184,13 +184,13 @@ def test_eval_prints_the_markdown_table(tmp_path, monkeypatch):
     assert result.stdout == "| bench | result |\n"
 
 
-def test_eval_guards_default_to_embedded(tmp_path, monkeypatch):
+def test_eval_guards_default_to_the_default_guard(tmp_path, monkeypatch):
     calls = []
     install_module(monkeypatch, "railguard.eval.runner", evaluate=lambda guards, **kw: calls.append(guards) or [],
                    markdown_table=lambda results: "")
     result = runner.invoke(app, ["eval", "--data", str(tmp_path), "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert calls == [["embedded"]]
+    assert calls == [["default"]]
 
 
 @pytest.mark.skipif(not (EMBEDDED_DIR / MANIFEST).is_file(), reason="the embedded model has not been built")

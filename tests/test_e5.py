@@ -165,6 +165,7 @@ def test_embedding_cache_encodes_each_window_once(tmp_path, monkeypatch):
     CountingEncoder.onnx_path.write_bytes(b"graph")
     enc = CountingEncoder()
     windows = [Window((0, 5, 2), (0, 0, 0)), Window((0, 7, 8, 2), (0, 0, 0, 0))]
+    monkeypatch.delenv(ENV, raising=False)
     assert EmbeddingCache.for_encoder(enc) is None  # off unless asked for
     monkeypatch.setenv(ENV, str(tmp_path / "cache"))
     first = EmbeddingCache.for_encoder(enc).encode(enc, windows)

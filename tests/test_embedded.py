@@ -27,7 +27,7 @@ BENIGN = [
 
 @pytest.fixture(scope="module")
 def guard():
-    return railguard.load_guard()
+    return railguard.load_guard("embedded")
 
 
 def test_flags_clear_harm(guard):

@@ -5,7 +5,7 @@
     from agents import Agent, Runner, function_tool
     from railguard.integrations.agents import Railguard
 
-    rail = Railguard()                                   # the embedded guard; Railguard(policy="strict"), Railguard(guard)
+    rail = Railguard()                                   # the default guard; Railguard(policy="strict"), Railguard(guard)
     agent = Agent(name="helper", input_guardrails=[rail.input_guardrail()], output_guardrails=[rail.output_guardrail()],
                   tools=[rail.guard_tool(function_tool(fetch_page))])
     Runner.run_sync(agent, "Summarize example.com")
@@ -97,12 +97,12 @@ def _text(output: Any) -> str:
 class Railguard:
     """The maker of railguard's guardrails for agents. ``guard`` is a Guard or a registry name (``embedded``,
     ``cascade``, ...) and ``policy`` a preset, a YAML file or a mapping (:mod:`railguard.policy`); ``action_guard``
-    judges tool calls (by default ``guard``: the embedded guard judges actions with its agent heads; give
+    judges tool calls (by default ``guard``: the default guard judges actions with its agent heads; give
     ``"agent"`` for a guard of its own); ``on_tool_block`` is ``reject`` (the model is told, the run goes on) or
     ``raise``; ``settings`` the request limits of railguard's server (by default from the ``RAILGUARD_*``
     environment)."""
 
-    def __init__(self, guard: Guard | str = "embedded", *, policy: Any = None, action_guard: Guard | str | None = None,
+    def __init__(self, guard: Guard | str = "default", *, policy: Any = None, action_guard: Guard | str | None = None,
                  on_tool_block: OnToolBlock = "reject", settings: ServerSettings | None = None) -> None:
         if on_tool_block not in _ON_TOOL_BLOCK:
             raise InputError(f"on_tool_block must be one of {', '.join(_ON_TOOL_BLOCK)}, got {on_tool_block!r}")

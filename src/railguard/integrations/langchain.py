@@ -4,7 +4,7 @@
 
     from railguard.integrations.langchain import Railguard
 
-    rail = Railguard()                      # the embedded guard; Railguard(policy="strict"), Railguard(guard=...)
+    rail = Railguard()                      # the default guard; Railguard(policy="strict"), Railguard(guard=...)
     chain = rail | llm | rail.output()      # the input rail, the model, the output rail
     guarded = rail.wrap(llm)                # or both rails around one Runnable (a model, a chain, a graph node)
     guarded.invoke("How do I bake bread?")
@@ -158,7 +158,7 @@ class Railguard(Runnable[Any, Any]):
     streamed answers are checked (:class:`railguard.rails.WindowSettings`); ``trust_system=False`` also judges
     system messages as context (for apps whose system prompt comes from somewhere else)."""
 
-    def __init__(self, guard: Guard | str = "embedded", *, policy: Any = None, on_block: OnBlock = "raise",
+    def __init__(self, guard: Guard | str = "default", *, policy: Any = None, on_block: OnBlock = "raise",
                  refusal_message: str = REFUSAL_MESSAGE, window: WindowSettings = DEFAULT_WINDOW,
                  trust_system: bool = True) -> None:
         if on_block not in _ON_BLOCK:

@@ -143,7 +143,7 @@ class RailguardGuardrail(CustomGuardrail):
     default from the ``RAILGUARD_*`` environment). Other keyword arguments are LiteLLM's (``guardrail_name``,
     ``event_hook``, ``default_on``, ...)."""
 
-    def __init__(self, guard: Guard | str = "embedded", policy: Any = None, *, settings: ServerSettings | None = None,
+    def __init__(self, guard: Guard | str = "default", policy: Any = None, *, settings: ServerSettings | None = None,
                  **kwargs: Any) -> None:
         kwargs.setdefault("guardrail_name", "railguard")
         kwargs.setdefault("supported_event_hooks", SUPPORTED_HOOKS)

@@ -6,7 +6,7 @@
     from railguard.integrations import nemo
 
     rails = LLMRails(RailsConfig.from_path("config"))
-    nemo.register(rails)                     # the embedded guard; nemo.register(rails, policy="strict"), (rails, guard)
+    nemo.register(rails)                     # the default guard; nemo.register(rails, policy="strict"), (rails, guard)
 
 and in the config: the flows of :data:`COLANG_FLOWS` (Colang 1.0: ``$railguard = execute railguard_check_input``,
 then ``if $railguard.is_blocked`` the bot refuses and the flow stops) in a ``.co`` file, and in ``config.yml``
@@ -80,7 +80,7 @@ class RailguardActions:
     """The two actions bound to one guard: ``guard`` a Guard or a registry name (``embedded``, ``cascade``, ...)
     and ``policy`` a preset, a YAML file or a mapping (:mod:`railguard.policy`). The guard is loaded on first use."""
 
-    def __init__(self, guard: Guard | str = "embedded", *, policy: Any = None) -> None:
+    def __init__(self, guard: Guard | str = "default", *, policy: Any = None) -> None:
         self._guard: Guard | None = None if isinstance(guard, str) else resolve_guard(guard, policy)
         self._spec = (guard, policy)
 
@@ -114,13 +114,13 @@ _DEFAULT = RailguardActions()
 
 async def railguard_check_input(context: Mapping[str, Any] | None = None, user_message: str | None = None,
                                 **kwargs: Any) -> Any:
-    """The input rail with the embedded guard (:func:`register` binds another guard)."""
+    """The input rail with the default guard (:func:`register` binds another guard)."""
     return await _DEFAULT.check_input(context, user_message)
 
 
 async def railguard_check_output(context: Mapping[str, Any] | None = None, bot_message: str | None = None,
                                  user_message: str | None = None, **kwargs: Any) -> Any:
-    """The output rail with the embedded guard (:func:`register` binds another guard)."""
+    """The output rail with the default guard (:func:`register` binds another guard)."""
     return await _DEFAULT.check_output(context, bot_message, user_message)
 
 
@@ -131,7 +131,7 @@ if installed("nemoguardrails"):
     railguard_check_output = action(name="railguard_check_output")(railguard_check_output)
 
 
-def register(rails: Any, guard: Guard | str = "embedded", *, policy: Any = None) -> RailguardActions:
+def register(rails: Any, guard: Guard | str = "default", *, policy: Any = None) -> RailguardActions:
     """Register ``railguard_check_input`` and ``railguard_check_output`` on an ``LLMRails``, bound to ``guard``
     under ``policy``; returns the actions."""
     actions = RailguardActions(guard, policy=policy)

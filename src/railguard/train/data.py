@@ -512,7 +512,9 @@ def _diasafety(rows, rng):
         harmful = _b(r["response_harmful"])
         if harmful and kind not in DIASAFETY_HARM:
             continue
-        yield _response_example(r["prompt"], r["response"], {"response_harmful": harmful, "refusal": 0.0},
+        # chit-chat answers say nothing of refusal: weak_refusal labels only the clear cases (an opening refusal
+        # phrase, a harmful answer), so thousands of casual replies do not teach the head what a non-refusal is
+        yield _response_example(r["prompt"], r["response"], _response_targets(harmful, r["response"]),
                                 "diasafety", DIASAFETY_HARM.get(kind), weight=0.4)
 
 
@@ -552,7 +554,7 @@ def _safetext(rows, rng):
     for r in rows:
         if r.get("response") and r.get("response_harmful") is not None:
             harmful = _b(r["response_harmful"])
-            yield _response_example(r["prompt"], r["response"], {"response_harmful": harmful, "refusal": 0.0},
+            yield _response_example(r["prompt"], r["response"], _response_targets(harmful, r["response"]),
                                     "safetext", ["self_harm"] if harmful else None, weight=0.3)
 
 
