@@ -8,7 +8,11 @@ check covering its text, and ``holdback_chars`` of text after it, passed. Checks
 ``check_tokens`` chunks, on all of the answer so far; part of an answer must stay under the stricter
 ``partial_threshold`` on its response-harm score where the policy blocks harmful answers
 (:func:`partial_threshold`), since the harm of an answer often shows only sentences after its first, when those
-would already be on their way. So no text leaves before a check passed on it. The proxy
+would already be on their way. So no text leaves before a check passed on it. To bound the time to the first
+token by one check rather than a whole sentence, a **first window** (``first_window_chars``) is judged as soon as
+an answer has text: a passed check of at most that many characters releases them at once, without the hold-back,
+when the text also stays under half the partial threshold (:func:`first_window_threshold`, so only where the
+policy blocks harmful answers); otherwise they wait as any other text does. The proxy
 (:mod:`railguard.server.proxy`) and the integrations (:mod:`railguard.integrations`) use this one window.
 """
 
@@ -70,12 +74,15 @@ class WindowSettings:
     """How a streamed answer is checked: at each sentence end (``check="sentence"``, at most ``check_tokens``
     chunks apart) or every ``check_tokens`` chunks; text is released once a passed check also covered
     ``holdback_chars`` characters after it; ``partial_threshold`` is the response-harm score that cuts part of an
-    answer (the whole answer is judged as unstreamed)."""
+    answer (the whole answer is judged as unstreamed); ``first_window_chars`` (0: off) is the first window: the first
+    check runs as soon as there is text, and a passed check of at most that many characters releases them at once
+    when they also stay under :func:`first_window_threshold` (the hold-back counts only after them)."""
 
     check: Literal["sentence", "tokens"] = "sentence"
     check_tokens: int = 24
     holdback_chars: int = 160
     partial_threshold: float = 0.2
+    first_window_chars: int = 0  # 0: no first window (the proxy's setting turns it on)
 
 
 #: The window the proxy's settings and the integrations start from.
@@ -87,6 +94,13 @@ def blocks_partial(verdict: Verdict, threshold: float | None) -> bool:
     score). ``None``: the policy does not block harmful answers, so no stricter rule."""
     score = verdict.scores.get("response_harmful")
     return blocks(verdict) or (threshold is not None and score is not None and score >= threshold)
+
+
+def first_window_threshold(threshold: float | None) -> float | None:
+    """The stricter threshold under which a short first window is released without the hold-back: half the
+    answer's partial threshold. None where the policy lets harmful answers through (no partial threshold): then
+    nothing is released early, since the early release rests on that stricter rule."""
+    return None if threshold is None else threshold / 2
 
 
 def partial_threshold(threshold: float, input_verdicts: Sequence[Verdict], *, harm_blocks: bool) -> float | None:
@@ -121,6 +135,7 @@ class StreamWindow(Generic[P]):
     # chunk, text end per choice, whether it carries a tool call (held until the calls are judged)
     held: deque[tuple[P, dict[int, int], bool]] = field(default_factory=deque)
     verdicts: dict[int, Verdict] = field(default_factory=dict)  # latest verdict per choice
+    early: dict[int, int] = field(default_factory=dict)  # choice index -> characters a first window released
     tokens_since_check: int = 0
     sent_content: bool = False
 
@@ -148,6 +163,8 @@ class StreamWindow(Generic[P]):
             return False
         if self.tokens_since_check >= window.check_tokens:
             return True
+        if window.first_window_chars and any(i not in self.verdicts for i in pending):
+            return True  # the first window: judged as soon as there is text
         return window.check == "sentence" and any(
             SENTENCE_END.search(self.texts[i], self.checked.get(i, 0)) for i in pending)
 
@@ -156,24 +173,32 @@ class StreamWindow(Generic[P]):
         return {i: self.texts[i] for i in self.unchecked()}
 
     def record(self, snapshot: Mapping[int, str], verdicts: Sequence[Verdict], *, whole: bool,
-               threshold: float | None) -> list[int]:
+               threshold: float | None, first_window: int = 0) -> list[int]:
         """The verdicts of a check on ``snapshot``; returns the choices whose check failed. Part of an answer
-        (``whole`` false) is held to the stricter partial ``threshold``."""
+        (``whole`` false) is held to the stricter partial ``threshold``. A passed check of at most
+        ``first_window`` characters whose text also stays under :func:`first_window_threshold` releases that
+        text without the hold-back; one over it only holds the text back (it is not cut for that)."""
         self.tokens_since_check = 0
         failed = []
+        stricter = first_window_threshold(threshold)
         for i, v in zip(snapshot, verdicts):
             self.verdicts[i] = v
             if blocks(v) if whole else blocks_partial(v, threshold):
                 failed.append(i)
-            else:
-                self.checked[i] = len(snapshot[i])
+                continue
+            self.checked[i] = len(snapshot[i])
+            if (not whole and stricter is not None and len(snapshot[i]) <= first_window
+                    and not blocks_partial(v, stricter)):
+                self.early[i] = len(snapshot[i])
         return failed
 
     def releasable(self, holdback_chars: int = 0) -> list[P]:
-        """Held chunks whose text, and ``holdback_chars`` of text after it, a passed check covered."""
+        """Held chunks whose text, and ``holdback_chars`` of text after it, a passed check covered (or that lie in
+        a released first window)."""
         out = []
-        while self.held and not self.held[0][2] and all(end + holdback_chars <= self.checked.get(i, 0)
-                                                        for i, end in self.held[0][1].items()):
+        while self.held and not self.held[0][2] and all(
+                end <= self.early.get(i, 0) or end + holdback_chars <= self.checked.get(i, 0)
+                for i, end in self.held[0][1].items()):
             chunk, ends, _ = self.held.popleft()
             self.sent_content |= any(ends.values())
             out.append(chunk)

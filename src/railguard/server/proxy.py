@@ -36,6 +36,7 @@ request's own objects: nothing is shared between requests but the HTTP connectio
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fnmatch
 import json
 import logging
@@ -406,6 +407,9 @@ class Proxy:
 
         threshold = partial_threshold(settings.stream_partial_threshold, call.input_verdicts, harm_blocks=self.harm_blocks)
         holdback = settings.stream_holdback_chars if mode == "window" else 0
+        # No early release where the policy lets harmful answers through (no stricter threshold): no first window.
+        first_window = settings.window.first_window_chars if threshold is not None else 0
+        window = dataclasses.replace(settings.window, first_window_chars=first_window)
 
         async def check(*, whole: bool = False) -> list[int]:
             """Check every choice with unchecked text (all of its text so far, with the prompt); the choices whose
@@ -413,7 +417,7 @@ class Proxy:
             snapshot = state.pending()
             verdicts = await self.runtime.default.judge([conversation.output_input(t) for t in snapshot.values()],
                                                         key_id=call.key_id)
-            return state.record(snapshot, verdicts, whole=whole, threshold=threshold)
+            return state.record(snapshot, verdicts, whole=whole, threshold=threshold, first_window=first_window)
 
         failed: list[int] = []
         try:
@@ -428,7 +432,7 @@ class Proxy:
                     yield api.event(payload)
                 else:  # a tool call is held until it is judged whole (and what follows it, to keep the order)
                     state.hold(payload, ends, call=holds_call)
-                if mode != "buffer" and state.due(settings.window):
+                if mode != "buffer" and state.due(window):
                     failed = await check()
                     if failed:
                         break
