@@ -119,9 +119,11 @@ def _verdict(score: float) -> Verdict:
     return Verdict(prompt_harmful=False, response_harmful=False, scores={"response_harmful": score})
 
 
-def _stream_through(words: list[str], score, first_window: int = 16, holdback: int = 160) -> list[tuple[str, int]]:
+def _stream_through(words: list[str], score, first_window: int = 16, holdback: int = 160
+                    ) -> tuple[list[tuple[str, int]], str | None]:
     """Feed ``words`` one chunk each through a StreamWindow, checking when due with verdicts scored by
-    ``score(text)``; the released chunks, each with how much of the answer a passed check covered when it left."""
+    ``score(text)``: the released chunks, each with how much of the answer a passed check covered when it left,
+    and the text so far when a check cut the answer (None: never)."""
     window = WindowSettings(first_window_chars=first_window, holdback_chars=holdback)
     state: StreamWindow[str] = StreamWindow()
     released: list[tuple[str, int]] = []
@@ -129,28 +131,33 @@ def _stream_through(words: list[str], score, first_window: int = 16, holdback: i
         state.hold(word, state.add([(0, word)]))
         if state.due(window):
             snapshot = state.pending()
-            assert not state.record(snapshot, [_verdict(score(t)) for t in snapshot.values()], whole=False,
-                                    threshold=window.partial_threshold, first_window=first_window)
+            if state.record(snapshot, [_verdict(score(t)) for t in snapshot.values()], whole=False,
+                            threshold=window.partial_threshold, first_window=first_window):
+                return released, state.texts[0]
             released += [(chunk, state.checked[0]) for chunk in state.releasable(holdback)]
-    return released
+    return released, None
 
 
 def test_first_window_releases_only_checked_text_at_once():
     words = ["Paris ", "is ", "the ", "capital ", "of ", "France. ", "It ", "lies ", "on ", "the ", "Seine. "]
-    released = _stream_through(words, lambda text: 0.01)
-    assert [chunk for chunk, _ in released] == ["Paris "]  # judged alone, at once; the rest waits for the hold-back
+    released, cut = _stream_through(words, lambda text: 0.01)
+    assert cut is None and [chunk for chunk, _ in released] == ["Paris "]  # judged alone, at once; the rest waits for the hold-back
     sent = ""
     for chunk, covered in released:
         sent += chunk
         assert len(sent) <= covered  # never a character no passed check had read
 
 
-def test_first_window_over_the_stricter_threshold_waits_but_is_not_cut():
-    # 0.15: under the partial threshold (0.2), so not cut; over half of it, so no early release.
-    assert _stream_through(["Paris ", "is ", "the ", "capital. "], lambda text: 0.15) == []
+def test_first_window_over_the_stricter_threshold_waits_for_the_next_check_and_never_cuts():
+    words = ["Kill ", "the ", "process ", "first. ", "Then ", "restart ", "it."]
+    # 0.15: over half the partial threshold (0.2), so no early release; under it, so not cut either.
+    assert _stream_through(words, lambda text: 0.15) == ([], None)
+    # A first word scoring high is held, not cut: the first sentence, read whole, decides.
+    assert _stream_through(words, lambda text: 0.9 if text == "Kill " else 0.01) == ([], None)
+    assert _stream_through(words, lambda text: 0.9) == ([], "Kill the process first. ")  # cut where it was before
     # A first chunk longer than the window is never released early, whatever its score.
-    assert _stream_through(["A first chunk of twenty-odd characters. "], lambda text: 0.0) == []
-    assert _stream_through(["Paris ", "is "], lambda text: 0.0, first_window=0) == []  # off: the old rule
+    assert _stream_through(["A first chunk of twenty-odd characters. "], lambda text: 0.0) == ([], None)
+    assert _stream_through(["Paris ", "is "], lambda text: 0.0, first_window=0) == ([], None)  # off: the old rule
 
 
 class _LowScoreGuard(ProxyTestGuard):

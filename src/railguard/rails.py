@@ -10,9 +10,9 @@ check covering its text, and ``holdback_chars`` of text after it, passed. Checks
 (:func:`partial_threshold`), since the harm of an answer often shows only sentences after its first, when those
 would already be on their way. So no text leaves before a check passed on it. To bound the time to the first
 token by one check rather than a whole sentence, a **first window** (``first_window_chars``) is judged as soon as
-an answer has text: a passed check of at most that many characters releases them at once, without the hold-back,
-when the text also stays under half the partial threshold (:func:`first_window_threshold`, so only where the
-policy blocks harmful answers); otherwise they wait as any other text does. The proxy
+an answer has text: if it read at most that many characters and they stay under half the partial threshold
+(:func:`first_window_threshold`, so only where the policy blocks harmful answers), they are released at once,
+without the hold-back; otherwise they wait for the next check as any other text does (a first window never cuts). The proxy
 (:mod:`railguard.server.proxy`) and the integrations (:mod:`railguard.integrations`) use this one window.
 """
 
@@ -75,8 +75,8 @@ class WindowSettings:
     chunks apart) or every ``check_tokens`` chunks; text is released once a passed check also covered
     ``holdback_chars`` characters after it; ``partial_threshold`` is the response-harm score that cuts part of an
     answer (the whole answer is judged as unstreamed); ``first_window_chars`` (0: off) is the first window: the first
-    check runs as soon as there is text, and a passed check of at most that many characters releases them at once
-    when they also stay under :func:`first_window_threshold` (the hold-back counts only after them)."""
+    check runs as soon as there is text, and releases it at once when it read at most that many characters and
+    they stay under :func:`first_window_threshold` (the hold-back counts only after them)."""
 
     check: Literal["sentence", "tokens"] = "sentence"
     check_tokens: int = 24
@@ -175,21 +175,24 @@ class StreamWindow(Generic[P]):
     def record(self, snapshot: Mapping[int, str], verdicts: Sequence[Verdict], *, whole: bool,
                threshold: float | None, first_window: int = 0) -> list[int]:
         """The verdicts of a check on ``snapshot``; returns the choices whose check failed. Part of an answer
-        (``whole`` false) is held to the stricter partial ``threshold``. A passed check of at most
-        ``first_window`` characters whose text also stays under :func:`first_window_threshold` releases that
-        text without the hold-back; one over it only holds the text back (it is not cut for that)."""
+        (``whole`` false) is held to the stricter partial ``threshold``. A choice's first check, when it read at
+        most ``first_window`` characters, is its first window: under :func:`first_window_threshold` its text is
+        released without the hold-back; otherwise the text only waits for the next check (the first window never
+        cuts an answer, so it changes what is cut nowhere, only when checked text leaves)."""
         self.tokens_since_check = 0
         failed = []
         stricter = first_window_threshold(threshold)
         for i, v in zip(snapshot, verdicts):
+            first = (not whole and stricter is not None and i not in self.verdicts
+                     and len(snapshot[i]) <= first_window)
             self.verdicts[i] = v
-            if blocks(v) if whole else blocks_partial(v, threshold):
+            if first:  # a word or two out of context: released when clearly harmless, else held for the next check
+                if not blocks_partial(v, stricter):
+                    self.checked[i] = self.early[i] = len(snapshot[i])
+            elif blocks(v) if whole else blocks_partial(v, threshold):
                 failed.append(i)
-                continue
-            self.checked[i] = len(snapshot[i])
-            if (not whole and stricter is not None and len(snapshot[i]) <= first_window
-                    and not blocks_partial(v, stricter)):
-                self.early[i] = len(snapshot[i])
+            else:
+                self.checked[i] = len(snapshot[i])
         return failed
 
     def releasable(self, holdback_chars: int = 0) -> list[P]:

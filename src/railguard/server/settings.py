@@ -125,10 +125,10 @@ class ServerSettings(BaseSettings):
         DEFAULT_WINDOW.holdback_chars, ge=0, le=100_000, description="window mode: text is released only once a passed check also covered "
                                            "this many characters after it (the rest comes at the end)")
     stream_first_window_chars: int = Field(
-        16, ge=0, le=4096, description="window mode: the first check runs as soon as an answer has text, and a "
-                                       "passed check of at most this many characters releases them at once, "
-                                       "without the hold-back, when they also score under half of "
-                                       "stream_partial_threshold (else they wait like any text); so the first "
+        16, ge=0, le=4096, description="window mode: the first check runs as soon as an answer has text; when it "
+                                       "read at most this many characters and they score under half of "
+                                       "stream_partial_threshold they are released at once, without the hold-back "
+                                       "(else they wait for the next check; this check never cuts), so the first "
                                        "token waits for one check, not a sentence (0: off)")
     refusal_message: str = Field(
         REFUSAL_MESSAGE, min_length=1,
