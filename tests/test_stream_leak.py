@@ -141,7 +141,8 @@ def _stream_through(words: list[str], score, first_window: int = 16, holdback: i
 def test_first_window_releases_only_checked_text_at_once():
     words = ["Paris ", "is ", "the ", "capital ", "of ", "France. ", "It ", "lies ", "on ", "the ", "Seine. "]
     released, cut = _stream_through(words, lambda text: 0.01)
-    assert cut is None and [chunk for chunk, _ in released] == ["Paris "]  # judged alone, at once; the rest waits for the hold-back
+    # "Paris " judged alone, at once, and released; the rest waits for the hold-back.
+    assert cut is None and [chunk for chunk, _ in released] == ["Paris "]
     sent = ""
     for chunk, covered in released:
         sent += chunk

@@ -12,7 +12,8 @@ would already be on their way. So no text leaves before a check passed on it. To
 token by one check rather than a whole sentence, a **first window** (``first_window_chars``) is judged as soon as
 an answer has text: if it read at most that many characters and they stay under half the partial threshold
 (:func:`first_window_threshold`, so only where the policy blocks harmful answers), they are released at once,
-without the hold-back; otherwise they wait for the next check as any other text does (a first window never cuts). The proxy
+without the hold-back; otherwise they wait for the next check as any other text does (a first window never cuts).
+The proxy
 (:mod:`railguard.server.proxy`) and the integrations (:mod:`railguard.integrations`) use this one window.
 """
 

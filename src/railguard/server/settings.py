@@ -197,9 +197,10 @@ class ServerSettings(BaseSettings):
     @property
     def window(self) -> WindowSettings:
         """How streamed answers are checked (the ``stream_*`` settings), as :mod:`railguard.rails` reads it."""
+        first_window = self.stream_first_window_chars if self.stream_output == "window" else 0
         return WindowSettings(check=self.stream_check, check_tokens=self.stream_check_tokens,
                               holdback_chars=self.stream_holdback_chars, partial_threshold=self.stream_partial_threshold,
-                              first_window_chars=self.stream_first_window_chars if self.stream_output == "window" else 0)
+                              first_window_chars=first_window)
 
     def describe(self) -> dict[str, Any]:
         """The settings as shown to an operator: secrets replaced by a count or a mark."""
