@@ -5,7 +5,8 @@ call: ``max_batch_size=1``), drives each with ``--clients`` keep-alive connectio
 ``POST /v1/moderations`` for ``--duration`` seconds after a warm-up (closed loop: each client sends its next
 request when the last is answered, so this measures the most the server can do; latency then is
 clients / throughput by Little's law). ``--rate R`` adds an open-loop run of the batched server at R req/s
-(latency counted from when each request was due). It prints a Markdown table: req/s,
+(latency counted from when each request was due); ``--curve 100,200,...`` measures one batched server open loop at
+each rate in turn, for a table of offered rate against p99. It prints a Markdown table: req/s,
 latency p50/p95/p99, errors, the server's resident memory after the load, and the batched/unbatched ratio.
 With ``--out`` the numbers are also written as JSON. Run by hand (see bench/README.md); never a test.
 
@@ -24,7 +25,6 @@ import platform
 import random
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -207,6 +207,25 @@ def run_mode(mode: str, args: argparse.Namespace, workdir: Path, env_extra: dict
                   server_rss_mb=rss, server_peak_rss_mb=peak)
 
 
+def run_curve(rates: list[float], args: argparse.Namespace, workdir: Path, env_extra: dict[str, str]) -> list[Result]:
+    """One batched server, driven open loop at each rate in turn (after one warm-up at the first rate)."""
+    port = free_port()
+    proc = start_server(port, args.guard, workdir, env_extra)
+    results = []
+    try:
+        texts = short_texts(2000, random.Random(13))
+        for rate in rates:
+            latencies, errors, seconds = asyncio.run(drive(port, args.clients, args.warmup, args.duration, texts, rate))
+            rss, peak = memory_mb(proc.pid)
+            results.append(Result(mode=f"open loop at {rate:g} req/s", requests=len(latencies), errors=len(errors),
+                                  seconds=seconds, req_per_s=len(latencies) / seconds,
+                                  p50_ms=percentile(latencies, 50), p95_ms=percentile(latencies, 95),
+                                  p99_ms=percentile(latencies, 99), server_rss_mb=rss, server_peak_rss_mb=peak))
+    finally:
+        stop_server(proc)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=32, help="concurrent keep-alive connections")
@@ -219,6 +238,9 @@ def main() -> None:
     parser.add_argument("--skip-unbatched", action="store_true", help="measure the batched server only")
     parser.add_argument("--rate", type=float, action="append", default=[],
                         help="also measure the batched server at this steady request rate (req/s); repeatable")
+    parser.add_argument("--curve", type=lambda v: [float(r) for r in v.split(",")], default=[],
+                        help="comma-separated rates (req/s): one batched server, open loop at each in turn")
+    parser.add_argument("--skip-closed", action="store_true", help="no closed-loop runs (with --curve or --rate)")
     parser.add_argument("--out", type=Path, help="also write the numbers as JSON here")
     args = parser.parse_args()
 
@@ -227,15 +249,19 @@ def main() -> None:
     batched_env = {} if args.batch_window_ms is None else {"RAILGUARD_BATCH_WINDOW_MS": str(args.batch_window_ms)}
     with tempfile.TemporaryDirectory(prefix="railguard-bench-") as tmp:
         workdir = Path(tmp)
-        results = [run_mode("batched", args, workdir, batched_env)]
-        if not args.skip_unbatched:
+        results = [] if args.skip_closed else [run_mode("batched", args, workdir, batched_env)]
+        if not args.skip_unbatched and not args.skip_closed:
             results.append(run_mode("unbatched", args, workdir,
                                     {"RAILGUARD_MAX_BATCH_SIZE": "1", "RAILGUARD_BATCH_WINDOW_MS": "0"}))
         for rate in args.rate:
             results.append(run_mode(f"batched at {rate:g} req/s", args, workdir, batched_env, rate=rate))
+        if args.curve:
+            results += run_curve(args.curve, args, workdir, batched_env)
 
+    load = os.getloadavg()
     print(f"{args.clients} clients, short texts, {args.duration:g} s per mode after {args.warmup:g} s warm-up, "
-          f"guard {args.guard}, {os.cpu_count()} CPUs, RAILGUARD_THREADS={os.environ.get('RAILGUARD_THREADS', '2')}")
+          f"guard {args.guard}, {os.cpu_count()} CPUs, RAILGUARD_THREADS={os.environ.get('RAILGUARD_THREADS', '2')}, "
+          f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print()
     print("| mode | req/s | p50 ms | p95 ms | p99 ms | errors | server RSS MiB (peak) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -243,14 +269,15 @@ def main() -> None:
         print(f"| {r.mode} | {r.req_per_s:,.0f} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.errors} "
               f"| {r.server_rss_mb:.0f} ({r.server_peak_rss_mb:.0f}) |")
     unbatched = [r for r in results if r.mode == "unbatched"]
-    ratio = results[0].req_per_s / unbatched[0].req_per_s if unbatched and unbatched[0].req_per_s else None
+    ratio = results[0].req_per_s / unbatched[0].req_per_s if results and unbatched and unbatched[0].req_per_s else None
     if ratio is not None:
         print(f"\nbatched / unbatched throughput: {ratio:.2f}x")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({
             "clients": args.clients, "duration_s": args.duration, "warmup_s": args.warmup, "guard": args.guard,
-            "cpus": os.cpu_count(), "python": platform.python_version(), "results": [asdict(r) for r in results],
+            "cpus": os.cpu_count(), "python": platform.python_version(), "load_average": load,
+            "results": [asdict(r) for r in results],
             "batched_over_unbatched": ratio}, indent=2) + "\n")
 
 

@@ -720,3 +720,41 @@ def test_output_rail_acts_on_the_policys_action(tmp_path, upstream, lenient):
     assert violent.choices[0].text == REFUSAL and violent.model_extra["railguard"]["output"][0]["response_harmful"] is False
     assert violent_events[-1].type == "response.incomplete"
     assert "VIOLENT" not in "".join(e.delta for e in violent_events if e.type == "response.output_text.delta")
+
+
+# ------------------------------------------------------------------------------------------ bytes on the wire
+
+class _Chunks:
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+
+    async def aiter_bytes(self):
+        for piece in self.pieces:
+            yield piece
+
+
+def test_stream_events_are_read_as_bytes_whatever_the_chunk_boundaries():
+    from railguard.server.proxy import sse_payloads
+
+    wire = (b'data: {"a": "\xc3\xa9"}\r\n\r\nevent: x\nid: 7\ndata: {"b":\n'
+            b'data: 2}\n\n: a comment\rdata: [DONE]\r\rdata: tail')
+    expected = [b'{"a": "\xc3\xa9"}', b'{"b":\n2}', b"[DONE]", b"tail"]
+
+    async def read(pieces):
+        return [p async for p in sse_payloads(_Chunks(pieces))]
+
+    for cut in range(1, len(wire)):  # every place a network read may end, a CR LF split in two included
+        assert asyncio.run(read([wire[:cut], wire[cut:]])) == expected, cut
+
+
+def test_a_passed_answer_is_the_upstreams_bytes_with_the_rail_field_added():
+    from railguard.server.encoding import loads, with_field
+
+    raw = b'{"id": "x", "choices": [{"message": {"content": "caf\xc3\xa9 \\u00e9"}}]}  \n'
+    answer = loads(raw)
+    spliced = with_field(raw, answer, "railguard", {"blocked": None})
+    assert spliced.startswith(raw.rstrip()[:-1]) and loads(spliced) == {**answer, "railguard": {"blocked": None}}
+    # An upstream's own field of that name is replaced, as before; an empty object gets it too.
+    assert loads(with_field(b'{"railguard": 1, "a": 2}', {"railguard": 1, "a": 2}, "railguard", 3)) == {
+        "railguard": 3, "a": 2}
+    assert loads(with_field(b"{}", {}, "railguard", 3)) == {"railguard": 3}

@@ -4,8 +4,11 @@ harmful sentences; and the hold-back keeps checked text until more text after it
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +18,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from railguard.server import create_app
-from railguard.rails import blocks
-from railguard.types import GuardInput
+from railguard.rails import StreamWindow, WindowSettings, blocks
+from railguard.types import GuardInput, Verdict
 from test_proxy import REFUSAL, ProxyTestGuard, Upstream, ask, collect
 
 openai = pytest.importorskip("openai", reason="the openai client is not installed (it is in the dev extra)")
@@ -108,3 +111,103 @@ def test_partial_text_is_cut_at_the_stricter_threshold(tmp_path):
                                           stream_partial_threshold=t) for t in (0.5, 0.1)}
     assert outcomes[0.5][1:] == ("stop", "stop") and outcomes[0.5][0].startswith("Paris")
     assert outcomes[0.1] == (REFUSAL, "content_filter", "stop")  # the unstreamed whole answer is judged as before
+
+
+# ------------------------------------------------------------------------------------------ the first window
+
+def _verdict(score: float) -> Verdict:
+    return Verdict(prompt_harmful=False, response_harmful=False, scores={"response_harmful": score})
+
+
+def _stream_through(words: list[str], score, first_window: int = 16, holdback: int = 160
+                    ) -> tuple[list[tuple[str, int]], str | None]:
+    """Feed ``words`` one chunk each through a StreamWindow, checking when due with verdicts scored by
+    ``score(text)``: the released chunks, each with how much of the answer a passed check covered when it left,
+    and the text so far when a check cut the answer (None: never)."""
+    window = WindowSettings(first_window_chars=first_window, holdback_chars=holdback)
+    state: StreamWindow[str] = StreamWindow()
+    released: list[tuple[str, int]] = []
+    for word in words:
+        state.hold(word, state.add([(0, word)]))
+        if state.due(window):
+            snapshot = state.pending()
+            if state.record(snapshot, [_verdict(score(t)) for t in snapshot.values()], whole=False,
+                            threshold=window.partial_threshold, first_window=first_window):
+                return released, state.texts[0]
+            released += [(chunk, state.checked[0]) for chunk in state.releasable(holdback)]
+    return released, None
+
+
+def test_first_window_releases_only_checked_text_at_once():
+    words = ["Paris ", "is ", "the ", "capital ", "of ", "France. ", "It ", "lies ", "on ", "the ", "Seine. "]
+    released, cut = _stream_through(words, lambda text: 0.01)
+    # "Paris " judged alone, at once, and released; the rest waits for the hold-back.
+    assert cut is None and [chunk for chunk, _ in released] == ["Paris "]
+    sent = ""
+    for chunk, covered in released:
+        sent += chunk
+        assert len(sent) <= covered  # never a character no passed check had read
+
+
+def test_first_window_over_the_stricter_threshold_waits_for_the_next_check_and_never_cuts():
+    words = ["Kill ", "the ", "process ", "first. ", "Then ", "restart ", "it."]
+    # 0.15: over half the partial threshold (0.2), so no early release; under it, so not cut either.
+    assert _stream_through(words, lambda text: 0.15) == ([], None)
+    # A first word scoring high is held, not cut: the first sentence, read whole, decides.
+    assert _stream_through(words, lambda text: 0.9 if text == "Kill " else 0.01) == ([], None)
+    assert _stream_through(words, lambda text: 0.9) == ([], "Kill the process first. ")  # cut where it was before
+    # A first chunk longer than the window is never released early, whatever its score.
+    assert _stream_through(["A first chunk of twenty-odd characters. "], lambda text: 0.0) == ([], None)
+    assert _stream_through(["Paris ", "is "], lambda text: 0.0, first_window=0) == ([], None)  # off: the old rule
+
+
+class _LowScoreGuard(ProxyTestGuard):
+    """The proxy tests' keyword guard, but a harmless response scores 0.01 (under the first window's threshold)."""
+
+    def _one(self, x: GuardInput) -> Verdict:
+        verdict = super()._one(x)
+        if x.response is not None and not verdict.response_harmful:
+            verdict = dataclasses.replace(verdict, scores={**verdict.scores, "response_harmful": 0.01})
+        return verdict
+
+
+class _GatedStreamer:
+    """Streams "Paris " and then waits until the test says the client has it (or 10 s) before the rest, so the
+    test sees whether the first word got through while the upstream had sent nothing more."""
+
+    def __init__(self) -> None:
+        self.client_has_first = threading.Event()
+        self.released_by_client: list[bool] = []
+        self.app = FastAPI()
+        self.app.post("/v1/chat/completions")(self.chat)
+
+    async def chat(self, request: Request) -> StreamingResponse:
+        await request.json()
+        return StreamingResponse(self._events(), media_type="text/event-stream")
+
+    async def _events(self) -> AsyncIterator[bytes]:
+        base = {"id": "chatcmpl-gate", "object": "chat.completion.chunk", "created": 1700000000, "model": "m"}
+        words = ["Paris ", "is ", "the ", "capital ", "of ", "France. ", "HARMFUL ", "text ", "follows."]
+        for n, word in enumerate(words):
+            yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {'content': word}}]})}\n\n".encode()
+            if n == 0:
+                self.released_by_client.append(await asyncio.to_thread(self.client_has_first.wait, 10))
+        end = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        yield f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode()
+
+
+def test_first_word_arrives_before_the_upstream_sends_more_and_harm_after_it_is_still_cut(tmp_path):
+    upstream = _GatedStreamer()
+    with live_server(upstream.app) as up:
+        app = make_app(tmp_path, guard=_LowScoreGuard(), upstream_url=f"{up}/v1", refusal_message=REFUSAL)
+        with live_server(app) as url:
+            ai = openai.OpenAI(base_url=f"{url}/v1", api_key="k", max_retries=0)
+            text, finish = "", None
+            for chunk in ai.chat.completions.create(**ask("script:benign hi", stream=True)):
+                if chunk.choices and chunk.choices[0].delta.content:
+                    text += chunk.choices[0].delta.content
+                    upstream.client_has_first.set()
+                finish = chunk.choices[0].finish_reason if chunk.choices else finish
+    assert upstream.released_by_client == [True]  # "Paris " came through while the upstream held the rest
+    assert text.startswith("Paris ") and "HARMFUL" not in text
+    assert finish == "content_filter"

@@ -8,7 +8,12 @@ check covering its text, and ``holdback_chars`` of text after it, passed. Checks
 ``check_tokens`` chunks, on all of the answer so far; part of an answer must stay under the stricter
 ``partial_threshold`` on its response-harm score where the policy blocks harmful answers
 (:func:`partial_threshold`), since the harm of an answer often shows only sentences after its first, when those
-would already be on their way. So no text leaves before a check passed on it. The proxy
+would already be on their way. So no text leaves before a check passed on it. To bound the time to the first
+token by one check rather than a whole sentence, a **first window** (``first_window_chars``) is judged as soon as
+an answer has text: if it read at most that many characters and they stay under half the partial threshold
+(:func:`first_window_threshold`, so only where the policy blocks harmful answers), they are released at once,
+without the hold-back; otherwise they wait for the next check as any other text does (a first window never cuts).
+The proxy
 (:mod:`railguard.server.proxy`) and the integrations (:mod:`railguard.integrations`) use this one window.
 """
 
@@ -70,12 +75,15 @@ class WindowSettings:
     """How a streamed answer is checked: at each sentence end (``check="sentence"``, at most ``check_tokens``
     chunks apart) or every ``check_tokens`` chunks; text is released once a passed check also covered
     ``holdback_chars`` characters after it; ``partial_threshold`` is the response-harm score that cuts part of an
-    answer (the whole answer is judged as unstreamed)."""
+    answer (the whole answer is judged as unstreamed); ``first_window_chars`` (0: off) is the first window: the first
+    check runs as soon as there is text, and releases it at once when it read at most that many characters and
+    they stay under :func:`first_window_threshold` (the hold-back counts only after them)."""
 
     check: Literal["sentence", "tokens"] = "sentence"
     check_tokens: int = 24
     holdback_chars: int = 160
     partial_threshold: float = 0.2
+    first_window_chars: int = 0  # 0: no first window (the proxy's setting turns it on)
 
 
 #: The window the proxy's settings and the integrations start from.
@@ -87,6 +95,13 @@ def blocks_partial(verdict: Verdict, threshold: float | None) -> bool:
     score). ``None``: the policy does not block harmful answers, so no stricter rule."""
     score = verdict.scores.get("response_harmful")
     return blocks(verdict) or (threshold is not None and score is not None and score >= threshold)
+
+
+def first_window_threshold(threshold: float | None) -> float | None:
+    """The stricter threshold under which a short first window is released without the hold-back: half the
+    answer's partial threshold. None where the policy lets harmful answers through (no partial threshold): then
+    nothing is released early, since the early release rests on that stricter rule."""
+    return None if threshold is None else threshold / 2
 
 
 def partial_threshold(threshold: float, input_verdicts: Sequence[Verdict], *, harm_blocks: bool) -> float | None:
@@ -121,6 +136,7 @@ class StreamWindow(Generic[P]):
     # chunk, text end per choice, whether it carries a tool call (held until the calls are judged)
     held: deque[tuple[P, dict[int, int], bool]] = field(default_factory=deque)
     verdicts: dict[int, Verdict] = field(default_factory=dict)  # latest verdict per choice
+    early: dict[int, int] = field(default_factory=dict)  # choice index -> characters a first window released
     tokens_since_check: int = 0
     sent_content: bool = False
 
@@ -148,6 +164,8 @@ class StreamWindow(Generic[P]):
             return False
         if self.tokens_since_check >= window.check_tokens:
             return True
+        if window.first_window_chars and any(i not in self.verdicts for i in pending):
+            return True  # the first window: judged as soon as there is text
         return window.check == "sentence" and any(
             SENTENCE_END.search(self.texts[i], self.checked.get(i, 0)) for i in pending)
 
@@ -156,24 +174,35 @@ class StreamWindow(Generic[P]):
         return {i: self.texts[i] for i in self.unchecked()}
 
     def record(self, snapshot: Mapping[int, str], verdicts: Sequence[Verdict], *, whole: bool,
-               threshold: float | None) -> list[int]:
+               threshold: float | None, first_window: int = 0) -> list[int]:
         """The verdicts of a check on ``snapshot``; returns the choices whose check failed. Part of an answer
-        (``whole`` false) is held to the stricter partial ``threshold``."""
+        (``whole`` false) is held to the stricter partial ``threshold``. A choice's first check, when it read at
+        most ``first_window`` characters, is its first window: under :func:`first_window_threshold` its text is
+        released without the hold-back; otherwise the text only waits for the next check (the first window never
+        cuts an answer, so it changes what is cut nowhere, only when checked text leaves)."""
         self.tokens_since_check = 0
         failed = []
+        stricter = first_window_threshold(threshold)
         for i, v in zip(snapshot, verdicts):
+            first = (not whole and stricter is not None and i not in self.verdicts
+                     and len(snapshot[i]) <= first_window)
             self.verdicts[i] = v
-            if blocks(v) if whole else blocks_partial(v, threshold):
+            if first:  # a word or two out of context: released when clearly harmless, else held for the next check
+                if not blocks_partial(v, stricter):
+                    self.checked[i] = self.early[i] = len(snapshot[i])
+            elif blocks(v) if whole else blocks_partial(v, threshold):
                 failed.append(i)
             else:
                 self.checked[i] = len(snapshot[i])
         return failed
 
     def releasable(self, holdback_chars: int = 0) -> list[P]:
-        """Held chunks whose text, and ``holdback_chars`` of text after it, a passed check covered."""
+        """Held chunks whose text, and ``holdback_chars`` of text after it, a passed check covered (or that lie in
+        a released first window)."""
         out = []
-        while self.held and not self.held[0][2] and all(end + holdback_chars <= self.checked.get(i, 0)
-                                                        for i, end in self.held[0][1].items()):
+        while self.held and not self.held[0][2] and all(
+                end <= self.early.get(i, 0) or end + holdback_chars <= self.checked.get(i, 0)
+                for i, end in self.held[0][1].items()):
             chunk, ends, _ = self.held.popleft()
             self.sent_content |= any(ends.values())
             out.append(chunk)

@@ -99,9 +99,9 @@ class Api:
     def piece(self, event: dict[str, Any]) -> Piece:
         raise NotImplementedError
 
-    def event(self, payload: str) -> bytes:
-        """One upstream event as relayed (its payload unchanged)."""
-        return sse(payload)
+    def event(self, payload: bytes, chunk: Any = None) -> bytes:
+        """One upstream event as relayed (its payload's bytes unchanged); ``chunk``: the payload parsed."""
+        return b"data: " + payload + b"\n\n"
 
     def cut(self, meta: Mapping[str, Any], indices: Sequence[int], rail: dict[str, Any], message: str, *,
             with_refusal: bool) -> list[bytes]:
@@ -293,12 +293,10 @@ class ResponsesApi(Api):
             return Piece(meta=meta, error=str(detail or "the response failed"))
         return Piece(meta=meta, finished=kind in _RESPONSE_END)
 
-    def event(self, payload: str) -> bytes:
-        try:
-            kind = json.loads(payload).get("type")
-        except (ValueError, AttributeError):
-            kind = None
-        return sse(payload, kind if isinstance(kind, str) else None)
+    def event(self, payload: bytes, chunk: Any = None) -> bytes:
+        kind = chunk.get("type") if isinstance(chunk, dict) else None
+        head = b"event: " + kind.encode() + b"\n" if isinstance(kind, str) and kind else b""
+        return head + b"data: " + payload + b"\n\n"
 
     def cut(self, meta: Mapping[str, Any], indices: Sequence[int], rail: dict[str, Any], message: str, *,
             with_refusal: bool) -> list[bytes]:

@@ -17,25 +17,30 @@ Railed: ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/responses``, str
   (:func:`blocks`); ``flag`` and ``allow`` pass, reported in the verdict. A block answers with a normal answer of
   that API whose text is the operator's refusal (``finish_reason: "content_filter"``, or status ``incomplete``
   for responses) and a ``railguard`` field with the verdicts, so clients written for OpenAI keep working.
-- **Streams** (``stream_output``): ``window`` holds every upstream chunk back until a check covering its text,
-  and ``stream_holdback_chars`` of text after it, passed (checks run at sentence ends or every N tokens, on the
-  prompt with all of the answer so far); part of an answer must stay under the stricter
-  ``stream_partial_threshold`` where the policy blocks harmful answers, since the harm of an answer often shows
-  only sentences after its first; ``live`` relays chunks at once and checks behind them; ``buffer`` checks the
-  whole answer before releasing any of it. A failed check sends nothing more of the answer, closes the upstream
+- **Streams** (``stream_output``): ``window`` holds every upstream chunk back until a check covering its text, and
+  ``stream_holdback_chars`` of text after it, passed (checks run at sentence ends or every N tokens, on the prompt
+  with all of the answer so far); part of an answer must stay under the stricter ``stream_partial_threshold`` where
+  the policy blocks harmful answers, since the harm of an answer often shows only sentences after its first. Its
+  first window (``stream_first_window_chars``) is checked as soon as there is text and, passed under half that
+  threshold, released without the hold-back, so the first token waits for one check
+  (:class:`railguard.rails.StreamWindow`). ``live`` relays chunks at once and checks behind them; ``buffer`` checks
+  the whole answer before releasing any of it. A failed check sends nothing more of the answer, closes the upstream
   stream (so the upstream stops generating) and ends with a ``content_filter`` chunk and ``[DONE]`` (a
   ``response.incomplete`` event for responses). Released chunks are the upstream's bytes, unchanged.
 - **Faults** of the upstream (cannot connect, too slow, 5xx, not JSON, a stream that stops mid-way) answer 502
   or 504 with an OpenAI error body, or an error event once a stream has begun; each is audited.
 
-Guard calls go through the server's micro-batcher (off the event loop). Every decision is one audit row with
-``direction`` (input/output), ``upstream_called`` and ``stream_output``. All state of a request lives in that
-request's own objects: nothing is shared between requests but the HTTP connection pool.
+JSON is parsed and written once (:mod:`railguard.server.encoding`): the client's body goes upstream as it came, a
+passed answer is the upstream's bytes with the ``railguard`` field spliced in, and stream events are read and
+relayed as bytes. Guard calls go through the server's micro-batcher (off the event loop). Every decision is one
+audit row with ``direction`` (input/output), ``upstream_called`` and ``stream_output``. All state of a request lives
+in that request's own objects: nothing is shared between requests but the HTTP connection pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fnmatch
 import json
 import logging
@@ -47,7 +52,7 @@ from typing import Any
 
 import anyio
 import httpx
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from ..actions import tool_call_label
@@ -57,6 +62,7 @@ from ..types import GuardInput, Verdict
 from .apis import Api, BadAnswer, sse
 from .audit import AuditRecord
 from .conversation import Conversation
+from .encoding import dumps, loads, with_field
 from .errors import SERVER_ERROR, APIError, error_body
 from .media import check_media
 from .runtime import Runtime
@@ -150,28 +156,38 @@ class Upstream:
 
 def _json_or_fault(raw: bytes | str, what: str) -> Any:
     try:
-        return json.loads(raw)
+        return loads(raw)
     except ValueError:
         raise UpstreamError(502, "upstream_bad_response", f"the upstream LLM sent {what} that is not JSON") from None
 
 
-async def sse_payloads(response: httpx.Response) -> AsyncIterator[str]:
-    """The ``data`` of each server-sent event, as the text between ``data:`` and the blank line."""
-    data: list[str] = []
-    async for line in response.aiter_lines():
-        if line == "":
-            if data:
-                yield "\n".join(data)
-                data = []
-        elif line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
-        # "event:", "id:", "retry:" and ":" comments carry nothing a chat stream needs
+async def sse_payloads(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The ``data`` of each server-sent event, as the bytes between ``data:`` and the blank line (read as bytes:
+    nothing is decoded that is relayed unchanged). Lines end in CR LF, LF or CR."""
+    data: list[bytes] = []
+    pending = b""
+    async for chunk in response.aiter_bytes():
+        pending += chunk
+        lines = pending.splitlines(keepends=True)
+        # A last line without its LF waits for more (a CR at its end may be the first half of CR LF).
+        pending = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        for line in lines:
+            line = line.rstrip(b"\r\n")
+            if line == b"":
+                if data:
+                    yield b"\n".join(data)
+                    data = []
+            elif line.startswith(b"data:"):
+                data.append(line[5:].removeprefix(b" "))
+            # "event:", "id:", "retry:" and ":" comments carry nothing a chat stream needs
+    if pending.rstrip(b"\r\n").startswith(b"data:"):
+        data.append(pending.rstrip(b"\r\n")[5:].removeprefix(b" "))
     if data:
-        yield "\n".join(data)
+        yield b"\n".join(data)
 
 
 @dataclass(slots=True)
-class _Stream(StreamWindow[str]):
+class _Stream(StreamWindow[bytes]):
     """One streamed answer on its way through the output rail: the shared window (:mod:`railguard.rails`) over
     the upstream's event payloads, plus what the API's events say about the answer."""
 
@@ -307,8 +323,10 @@ class Proxy:
 
     # ---------------------------------------------------------------------------------------- the route
 
-    async def generate(self, api: Api, body: Any, client_headers: Mapping[str, str], key_id: str | None):
-        """One railed call: the input rail, the upstream, the output rail."""
+    async def generate(self, api: Api, body: Any, client_headers: Mapping[str, str], key_id: str | None,
+                       raw: bytes | None = None):
+        """One railed call: the input rail, the upstream, the output rail. ``raw``: the request body as the client
+        sent it (``body`` parsed), passed to the upstream as it is."""
         received, start = time.time(), time.perf_counter()
         conversation = api.read(body, self.settings)
         inputs = conversation.guard_inputs()
@@ -327,13 +345,13 @@ class Proxy:
             if call.stream:
                 chunks = api.cut({}, [0], rail, message, with_refusal=True)
                 return StreamingResponse(_iterate(chunks), media_type="text/event-stream", headers=call.headers)
-            return JSONResponse({**api.refusal(body, call.request_id, message), "railguard": rail},
-                                headers=call.headers)
+            return _json({**api.refusal(body, call.request_id, message), "railguard": rail}, call.headers)
         upstream_headers = self.upstream.headers(client_headers)
+        content = raw if raw is not None else dumps(body)
         if call.stream:
-            return await self._open_stream(call, body, upstream_headers)
+            return await self._open_stream(call, content, upstream_headers)
         try:
-            response = await self.upstream.client.post(self.upstream.url(api.path), json=body,
+            response = await self.upstream.client.post(self.upstream.url(api.path), content=content,
                                                        headers=upstream_headers)
             await self.upstream.check_status(response)
             if response.status_code >= 400:  # the client's mistake (bad model name, bad key): theirs to see
@@ -352,19 +370,21 @@ class Proxy:
         judged = await self._check_outputs(call, outputs, [data for _, data in tool_calls])
         owners = checked + [i for i, _ in tool_calls]  # the output index of each judged text and call
         blocked = sorted({i for i, (_, v) in zip(owners, judged) if blocks(v)})
-        if blocked:
-            api.replace(answer, blocked, message)
-        answer["railguard"] = rail_field(call.request_id, "output" if blocked else None, verdicts,
-                                         [v for _, v in judged])
+        rail = rail_field(call.request_id, "output" if blocked else None, verdicts, [v for _, v in judged])
         await self._record(call, [*call.input_items, *((x, v, "output") for x, v in judged)], upstream_called=True)
         self._log(call, "blocked-output" if blocked else "passed")
-        return JSONResponse(answer, headers=call.headers)
+        if blocked:
+            api.replace(answer, blocked, message)
+            return _json({**answer, "railguard": rail}, call.headers)
+        # Passed: the upstream's own bytes with the rail field added, not parsed back into an encoder.
+        return Response(with_field(response.content, answer, "railguard", rail), media_type="application/json",
+                        headers=call.headers)
 
-    async def _open_stream(self, call: _Call, body: Any, upstream_headers: dict[str, str]):
+    async def _open_stream(self, call: _Call, content: bytes, upstream_headers: dict[str, str]):
         """Connect and read the first event before answering, so early faults are real 502/504 answers."""
         response: httpx.Response | None = None
         try:
-            request = self.upstream.client.build_request("POST", self.upstream.url(call.api.path), json=body,
+            request = self.upstream.client.build_request("POST", self.upstream.url(call.api.path), content=content,
                                                          headers=upstream_headers)
             response = await self.upstream.client.send(request, stream=True)
             await self.upstream.check_status(response)
@@ -380,22 +400,22 @@ class Proxy:
             first = await anext(payloads, None)
             if first is None:
                 raise UpstreamError(502, "upstream_stream_broken", "the upstream LLM's stream ended before it began")
-            if first != "[DONE]":
-                _json_or_fault(first, "a stream chunk")
+            first_chunk = None if first == _DONE else _json_or_fault(first, "a stream chunk")
         except (httpx.HTTPError, UpstreamError) as exc:
             if response is not None:
                 await response.aclose()
             return await self._failed(call, exc, "start its stream")
-        return StreamingResponse(self._relay_stream(call, response, payloads, first), media_type="text/event-stream",
+        chunks = _parsed(first, first_chunk, payloads)
+        return StreamingResponse(self._relay_stream(call, response, chunks), media_type="text/event-stream",
                                  headers={**call.headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    async def _relay_stream(self, call: _Call, response: httpx.Response, payloads: AsyncIterator[str], first: str
-                            ) -> AsyncIterator[bytes]:
+    async def _relay_stream(self, call: _Call, response: httpx.Response,
+                            chunks: AsyncIterator[tuple[bytes, Any]]) -> AsyncIterator[bytes]:
         settings = self.settings
         mode = settings.stream_output
         api = call.api
         conversation = call.conversation
-        state = _Stream()
+        state = _Stream()  # holds the upstream's events as relayed: bytes
         written = False
         outcome = "passed"
 
@@ -406,6 +426,9 @@ class Proxy:
 
         threshold = partial_threshold(settings.stream_partial_threshold, call.input_verdicts, harm_blocks=self.harm_blocks)
         holdback = settings.stream_holdback_chars if mode == "window" else 0
+        # No early release where the policy lets harmful answers through (no stricter threshold): no first window.
+        first_window = settings.window.first_window_chars if threshold is not None else 0
+        window = dataclasses.replace(settings.window, first_window_chars=first_window)
 
         async def check(*, whole: bool = False) -> list[int]:
             """Check every choice with unchecked text (all of its text so far, with the prompt); the choices whose
@@ -413,28 +436,29 @@ class Proxy:
             snapshot = state.pending()
             verdicts = await self.runtime.default.judge([conversation.output_input(t) for t in snapshot.values()],
                                                         key_id=call.key_id)
-            return state.record(snapshot, verdicts, whole=whole, threshold=threshold)
+            return state.record(snapshot, verdicts, whole=whole, threshold=threshold, first_window=first_window)
 
         failed: list[int] = []
         try:
-            payload: str | None = first
-            while payload is not None:
-                if payload == "[DONE]":
+            item = await anext(chunks, None)
+            while item is not None:
+                payload, chunk = item
+                if payload == _DONE:
                     state.finished = True
                     break
-                ends, holds_call = state.read(_json_or_fault(payload, "a stream chunk"), api)
+                ends, holds_call = state.read(chunk, api)
                 if mode == "live" and not holds_call and not state.held:
                     state.sent_content |= any(ends.values())
-                    yield api.event(payload)
+                    yield api.event(payload, chunk)
                 else:  # a tool call is held until it is judged whole (and what follows it, to keep the order)
-                    state.hold(payload, ends, call=holds_call)
-                if mode != "buffer" and state.due(settings.window):
+                    state.hold(api.event(payload, chunk), ends, call=holds_call)
+                if mode != "buffer" and state.due(window):
                     failed = await check()
                     if failed:
                         break
                     for released in state.releasable(holdback):
-                        yield api.event(released)
-                payload = await anext(payloads, None)
+                        yield released
+                item = await anext(chunks, None)
             else:
                 if not state.finished:
                     raise UpstreamError(502, "upstream_stream_broken",
@@ -460,7 +484,7 @@ class Proxy:
             await self.runtime.write(rows())
             written = True
             for released in state.rest():
-                yield api.event(released)
+                yield released
             if api.ends_with_done:
                 yield sse("[DONE]")
         except (httpx.HTTPError, UpstreamError) as exc:
@@ -540,6 +564,21 @@ def _relay(response: httpx.Response, headers: Mapping[str, str]) -> JSONResponse
         content = error_body(response.text[:1000] or f"upstream answered HTTP {response.status_code}",
                              code="upstream_rejected")
     return JSONResponse(content, status_code=response.status_code, headers=dict(headers))
+
+
+_DONE = b"[DONE]"
+
+
+async def _parsed(first: bytes, first_chunk: Any, payloads: AsyncIterator[bytes]
+                  ) -> AsyncIterator[tuple[bytes, Any]]:
+    """Each event's payload with its parsed chunk (None for [DONE]), the first already parsed; parsed once."""
+    yield first, first_chunk
+    async for payload in payloads:
+        yield payload, None if payload == _DONE else _json_or_fault(payload, "a stream chunk")
+
+
+def _json(content: Any, headers: Mapping[str, str]) -> Response:
+    return Response(dumps(content), media_type="application/json", headers=dict(headers))
 
 
 async def _iterate(chunks: Sequence[bytes]) -> AsyncIterator[bytes]:

@@ -124,6 +124,12 @@ class ServerSettings(BaseSettings):
     stream_holdback_chars: int = Field(
         DEFAULT_WINDOW.holdback_chars, ge=0, le=100_000, description="window mode: text is released only once a passed check also covered "
                                            "this many characters after it (the rest comes at the end)")
+    stream_first_window_chars: int = Field(
+        16, ge=0, le=4096, description="window mode: the first check runs as soon as an answer has text; when it "
+                                       "read at most this many characters and they score under half of "
+                                       "stream_partial_threshold they are released at once, without the hold-back "
+                                       "(else they wait for the next check; this check never cuts), so the first "
+                                       "token waits for one check, not a sentence (0: off)")
     refusal_message: str = Field(
         REFUSAL_MESSAGE, min_length=1,
         description="the assistant message a client gets when a rail blocks the request or the answer")
@@ -191,8 +197,10 @@ class ServerSettings(BaseSettings):
     @property
     def window(self) -> WindowSettings:
         """How streamed answers are checked (the ``stream_*`` settings), as :mod:`railguard.rails` reads it."""
+        first_window = self.stream_first_window_chars if self.stream_output == "window" else 0
         return WindowSettings(check=self.stream_check, check_tokens=self.stream_check_tokens,
-                              holdback_chars=self.stream_holdback_chars, partial_threshold=self.stream_partial_threshold)
+                              holdback_chars=self.stream_holdback_chars, partial_threshold=self.stream_partial_threshold,
+                              first_window_chars=first_window)
 
     def describe(self) -> dict[str, Any]:
         """The settings as shown to an operator: secrets replaced by a count or a mark."""

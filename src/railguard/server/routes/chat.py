@@ -5,13 +5,12 @@
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request
 
 from ...errors import RailguardError
 from ..apis import RAILED
 from ..deps import KeyIdDep
+from ..encoding import loads_forwardable
 from ..errors import APIError
 from ..middleware import ORIGINAL_CONTENT_TYPE
 from ..proxy import Proxy
@@ -33,10 +32,10 @@ async def _railed(request: Request, key_id: KeyIdDep):
     if not raw:
         raise APIError(400, f"the request body is empty; send a {api.endpoint} request", code="empty_body")
     try:
-        body = json.loads(raw)
+        body, forward = loads_forwardable(raw)
     except ValueError:
         raise APIError(400, "the request body is not valid JSON", code="invalid_json") from None
-    return await _proxy(request).generate(api, body, request.headers, key_id)
+    return await _proxy(request).generate(api, body, request.headers, key_id, raw=forward)
 
 
 for _path in RAILED:

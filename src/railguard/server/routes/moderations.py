@@ -67,8 +67,7 @@ def _multimodal(body: ModerationRequest, settings) -> GuardInput | None:
 
 
 @router.post("/v1/moderations", response_model=ModerationResponse)
-async def create_moderation(body: ModerationRequest, runtime: RuntimeDep, key_id: KeyIdDep,
-                            response: Response) -> ModerationResponse:
+async def create_moderation(body: ModerationRequest, runtime: RuntimeDep, key_id: KeyIdDep) -> Response:
     settings = runtime.settings
     item = _multimodal(body, settings)
     if item is not None:
@@ -81,6 +80,8 @@ async def create_moderation(body: ModerationRequest, runtime: RuntimeDep, key_id
             check_text(text, settings, param="input" if isinstance(body.input, str) else f"input[{i}]")
         inputs = [GuardInput(prompt=t) for t in texts]
     decision = await runtime.decide(inputs, model=body.model, endpoint="moderations", key_id=key_id)
-    response.headers["X-Request-ID"] = decision.request_id
-    return ModerationResponse(id=f"modr-{decision.request_id}", model=decision.model,
-                              results=[moderation_result(v) for v in decision.verdicts])
+    answer = ModerationResponse(id=f"modr-{decision.request_id}", model=decision.model,
+                                results=[moderation_result(v) for v in decision.verdicts])
+    # Encoded once, by pydantic (the response_model above is the schema /docs shows; FastAPI does not encode again).
+    return Response(answer.model_dump_json(), media_type="application/json",
+                    headers={"X-Request-ID": decision.request_id})
