@@ -123,6 +123,13 @@ def test_the_default_guard_judges_english_with_the_embedded_model_and_other_lang
     assert [v.route["language"] for v in verdicts] == ["en", "zh", "fr"]
     with pytest.raises(ConfigError, match="no argument"):
         build("default:x")
+    from railguard.actions import Action
+
+    rm = Action("tool_call", tool="shell", arguments={"cmd": "rm -rf /"}, task="free some disk space")
+    english, chinese = guard.check([GuardInput(prompt="Free some disk space, please.", action=rm),
+                                    GuardInput(prompt="请帮我清理磁盘空间。", action=rm)])
+    assert (english.tier, chinese.tier) == ("embedded", "e5")
+    assert english.action_risk == chinese.action_risk == "HIGH"  # the e5 tier borrows the shipped agent heads
 
 
 def test_without_the_multilingual_tier_the_default_guard_is_the_embedded_model_and_says_so(monkeypatch, caplog):

@@ -136,11 +136,14 @@ class EmbeddedGuard:
         from .agent import AgentGuard, merge
 
         if getattr(self, "_agent", None) is None:
-            onnx = self.manifest["encoder"]["onnx"]
-            try:
-                self._agent = AgentGuard(encoder=self.encoder, encoder_sha256=self.manifest["files"][onnx])
-            except ModelError:  # another encoder (e5, a retrained model): the agent heads bring the shipped one
-                self._agent = AgentGuard()
+            sha256 = self.manifest.get("files", {}).get(self.manifest["encoder"]["onnx"])
+            agent = None
+            if sha256 is not None:  # an encoder converted on this machine (e5) has no shipped hash
+                try:
+                    agent = AgentGuard(encoder=self.encoder, encoder_sha256=sha256)
+                except ModelError:  # another encoder (a retrained model)
+                    pass
+            self._agent = agent or AgentGuard()  # the agent heads bring the shipped encoder
         judged = self._agent.judge(inputs)
         return [merge(v, j) if x.action is not None or x.trajectory else v
                 for x, v, j in zip(inputs, verdicts, judged)]
