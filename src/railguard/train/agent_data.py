@@ -216,7 +216,7 @@ def _toolsword(row: dict):
 
 # ---- trajectory sources: row -> ((turns, profile), unsafe, group, key) or None --------------------------------
 
-def _turns(raw: Any) -> tuple[Turn, ...]:
+def read_turns(raw: Any) -> tuple[Turn, ...]:
     """A source's turns as railguard Turns (``assistant`` is the agent, ``tool`` the environment)."""
     out = []
     for t in _parse(raw) or ():
@@ -241,15 +241,16 @@ def _trajectory(row: dict):
     """R-Judge and ASSEBench (their own schema: ``unsafe``, ``profile``, a scenario)."""
     if row.get("unsafe") is None:
         return None
-    turns = _turns(row.get("trajectory"))
-    return (turns, row.get("profile")), bool(row["unsafe"]), row.get("scenario") or "?", first_user_key(turns)
+    turns = read_turns(row.get("trajectory"))
+    key = first_user_key(turns)  # also its group: the many trajectories of one instruction stay together
+    return (turns, row.get("profile")), bool(row["unsafe"]), key, key
 
 
 def _graded_trajectory(row: dict):
     """ToolEmu and OpenAgentSafety trajectories: a grader's label per row; grouped by case/task."""
     if row.get("kind") != "trajectory" or row.get("unsafe") is None:
         return None
-    turns = _turns(row.get("trajectory"))
+    turns = read_turns(row.get("trajectory"))
     return (turns, None), bool(row["unsafe"]), row.get("category") or "?", first_user_key(turns)
 
 
@@ -259,7 +260,7 @@ _PROPOSED = re.compile(r"^Proposed final action (\w+): include the following in 
 def _privacylens(row: dict):
     """A leaking final step (unsafe) and the same case stopped before it (not unsafe yet). The templated last
     turn is rewritten as the agent's tool call it stands for, so its wording is no shortcut."""
-    turns = list(_turns(row.get("trajectory")))
+    turns = list(read_turns(row.get("trajectory")))
     leak = row["id"].endswith("-leak")
     if leak and turns:
         m = _PROPOSED.match(turns[-1].content or "")
@@ -273,7 +274,7 @@ def _privacylens(row: dict):
 def _agent_safetybench_trajectory(row: dict):
     if row.get("kind") != "trajectory" or row.get("unsafe") is None:
         return None
-    turns = _turns(row.get("trajectory"))
+    turns = read_turns(row.get("trajectory"))
     return (turns, None), bool(row["unsafe"]), row.get("category") or "?", first_user_key(turns)
 
 
@@ -333,7 +334,7 @@ def _cap(items: list, groups: list[str], cap: int | None, source: str) -> list[i
 
 
 @dataclass(frozen=True, slots=True)
-class TestKeys:
+class EvalKeys:
     """What training rows are compared with: the test rows' whole keys and their instructions' starts."""
 
     whole: frozenset[str]
@@ -343,11 +344,11 @@ class TestKeys:
         return key in self.whole if own_split else key[:DEDUP_PREFIX] in self.starts
 
 
-def test_keys(data_dir: Path) -> TestKeys:
+def eval_keys(data_dir: Path) -> EvalKeys:
     """The keys of every test split's rows: WebGuard actions (and tasks), R-Judge / ASSEBench trajectories."""
     whole: set[str] = set()
     starts: set[str] = set()
-    for name in TEST_SPLITS:
+    for name in present(data_dir, TEST_SPLITS):
         for row in read_rows(data_dir, name):
             if row.get("split") != "test":
                 continue
@@ -355,17 +356,17 @@ def test_keys(data_dir: Path) -> TestKeys:
                 whole.add(webguard_key(row))
                 starts.update({webguard_key(row)[:DEDUP_PREFIX], norm_key(row.get("task") or "")[:DEDUP_PREFIX]})
             else:
-                turns = _turns(row.get("trajectory"))
+                turns = read_turns(row.get("trajectory"))
                 whole.add(trajectory_key(turns))
                 starts.add(first_user_key(turns))
-    return TestKeys(frozenset(whole - {""}), frozenset(starts - {""}))
+    return EvalKeys(frozenset(whole - {""}), frozenset(starts - {""}))
 
 
 def trajectory_key(turns: Iterable[Turn]) -> str:
     return norm_key(" ".join(t.text() for t in turns))
 
 
-def _read_source(data_dir: Path, name: str, spec: SourceSpec, tests: TestKeys) -> list[tuple]:
+def _read_source(data_dir: Path, name: str, spec: SourceSpec, tests: EvalKeys) -> list[tuple]:
     """(item, label, group, key, split) of one source's usable rows, capped, deduplicated, split."""
     rows = read_rows(data_dir, name)
     has_split = {r.get("split") for r in rows} >= {"train", "test"}
@@ -385,10 +386,15 @@ def _read_source(data_dir: Path, name: str, spec: SourceSpec, tests: TestKeys) -
     return [(*parsed[i], "heldout" if parsed[i][2] in held else "train") for i in keep]
 
 
+def present(data_dir: Path, names: Iterable[str]) -> tuple[str, ...]:
+    """Those of ``names`` the data folder holds (a missing optional source is not an error)."""
+    return tuple(n for n in names if (Path(data_dir) / n / "data.jsonl.gz").is_file())
+
+
 def action_rows(data_dir: Path, sources: Iterable[str] | None = None,
-                tests: TestKeys | None = None) -> list[ActionRow]:
+                tests: EvalKeys | None = None) -> list[ActionRow]:
     """Labelled action rows of ``sources`` (default: every action source), each tagged train or heldout."""
-    tests = test_keys(data_dir) if tests is None else tests
+    tests = eval_keys(data_dir) if tests is None else tests
     out = []
     for name in sources or ACTION_SOURCES:
         spec = ACTION_SOURCES[name]
@@ -399,9 +405,9 @@ def action_rows(data_dir: Path, sources: Iterable[str] | None = None,
 
 
 def trajectory_rows(data_dir: Path, sources: Iterable[str] | None = None,
-                    tests: TestKeys | None = None) -> list[TrajectoryRow]:
+                    tests: EvalKeys | None = None) -> list[TrajectoryRow]:
     """Labelled trajectory rows of ``sources`` (default: every trajectory source), tagged train or heldout."""
-    tests = test_keys(data_dir) if tests is None else tests
+    tests = eval_keys(data_dir) if tests is None else tests
     out = []
     for name in sources or TRAJECTORY_SOURCES:
         spec = TRAJECTORY_SOURCES[name]
