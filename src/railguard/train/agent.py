@@ -280,7 +280,7 @@ def train_action_risk(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     head, meta = _fit_risk_head(web_train, [r for r in web if r.source not in WEB_SOURCES or r.split == "heldout"],
-                                [(a, lv) for a, lv in lexicon if a.kind != "tool_call"], encoder, seed, progress, "web")
+                                lexicon, encoder, seed, progress, "web")
     head.save(out / ACTION_FILE)
     manifest = _update_manifest(out, "action", {**meta, "data": data_hashes(data_dir, WEB_SOURCES)})
     tool_train = [r for r in tool if r.split == "train"]
