@@ -13,7 +13,7 @@ from ..types import GuardInput
 
 
 def webguard_item(row: dict):
-    from ..train.agent import webguard_action
+    from ..train.agent_data import webguard_action
     from .benchmarks import Item
 
     if row.get("split") != "test" or row.get("risk") not in RISK_LEVELS:

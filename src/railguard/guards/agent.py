@@ -21,8 +21,8 @@ from ..actions import RISK_LEVELS, render_trajectory
 from ..agent_rules import AgentRule, default_rules, fired, raise_level, tool_action
 from ..config import settings
 from ..errors import InputError, ModelError
-from ..models.agent_heads import (ACTION_FILE, AGENT_DIR, FEATURES_VERSION, TRAJECTORY_FILE, ActionHead, TrajectoryHead,
-                            action_features, trajectory_features)
+from ..models.agent_heads import (ACTION_FILE, AGENT_DIR, FEATURES_VERSION, TOOL_ACTION_FILE, TRAJECTORY_FILE,
+                                  ActionHead, TrajectoryHead, action_features, trajectory_features)
 from ..models.artifacts import EMBEDDED_DIR, verify
 from ..models.encoder import TextEncoder
 from ..registry import register
@@ -94,6 +94,9 @@ class AgentGuard:
         self.encoder = encoder
         files = self.manifest["files"]
         self.action_head = ActionHead.load(self.model_dir / ACTION_FILE) if ACTION_FILE in files else None
+        # Tool calls have a head of their own where the folder holds one; web actions (and, without it, tool
+        # calls) are read by the action head.
+        self.tool_head = ActionHead.load(self.model_dir / TOOL_ACTION_FILE) if TOOL_ACTION_FILE in files else None
         self.trajectory_head = TrajectoryHead.load(self.model_dir / TRAJECTORY_FILE) if TRAJECTORY_FILE in files else None
         self.rules: tuple[AgentRule, ...] = tuple(default_rules() if rules is None else rules)
         self.thresholds = {"action_high": self.action_head.high_threshold if self.action_head else None,
@@ -110,9 +113,10 @@ class AgentGuard:
             raise ModelError(f"{self.model_dir} has no trajectory head; train it with `railguard train --task trajectory`")
         out: list[dict[str, Any]] = [{"reasons": []} for _ in inputs]
         if with_action:
-            probs = self.action_head.probs(action_features(self.encoder, [inputs[i].action for i in with_action]))
-            for i, p, level in zip(with_action, probs, self.action_head.levels(probs)):
-                self._judge_action(out[i], inputs[i], p, level)
+            features = action_features(self.encoder, [inputs[i].action for i in with_action])
+            for n, (i, head) in enumerate(zip(with_action, self._heads([inputs[i].action for i in with_action]))):
+                p = head.probs(features[n : n + 1])
+                self._judge_action(out[i], inputs[i], p[0], head.levels(p)[0], head)
         if with_traj:
             texts = [render_trajectory(inputs[i].trajectory) for i in with_traj]
             scores = self.trajectory_head.probs(trajectory_features(self.encoder, texts))
@@ -121,12 +125,16 @@ class AgentGuard:
         return [AgentJudgement(**{k: v for k, v in o.items() if k != "reasons"}, reasons=tuple(o["reasons"]))
                 for o in out]
 
-    def _judge_action(self, out: dict[str, Any], x: GuardInput, p: np.ndarray, level: str) -> None:
+    def _heads(self, actions) -> list[ActionHead]:
+        return [self.tool_head if a.kind == "tool_call" and self.tool_head is not None else self.action_head
+                for a in actions]
+
+    def _judge_action(self, out: dict[str, Any], x: GuardInput, p: np.ndarray, level: str, head: ActionHead) -> None:
         probs = {name: float(v) for name, v in zip(RISK_LEVELS, p)}
         rules = fired(self.rules, x.action)
         final = raise_level(level, rules)
         out["reasons"].append(Reason("agent.model", LEVEL_ACTIONS[level], probs[level],
-                                     self.action_head.high_threshold if level == "HIGH" else None,
+                                     head.high_threshold if level == "HIGH" else None,
                                      detail=f"model: {level}"))
         for r in rules:
             out["reasons"].append(Reason(f"agent.rules.{r.name}", LEVEL_ACTIONS[r.risk],

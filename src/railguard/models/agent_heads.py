@@ -6,7 +6,8 @@ features: which kinds of verbs the target uses, what the URL path is about, the 
 paths carry across websites where site-specific wording does not (the training data covers 24 websites).
 A trajectory is read window by window, the vectors mean- and max-pooled.
 
-Artifacts (``action.npz``, ``trajectory.npz``, ``manifest.json`` with sha256) live in ``models/agent``;
+Artifacts (``action.npz`` for web actions, ``tool_action.npz`` for tool calls, ``trajectory.npz``,
+``manifest.json`` with sha256) live in ``models/agent``;
 the manifest names the encoder they were fitted on, checked at load.
 """
 
@@ -26,6 +27,8 @@ from .encoder import TextEncoder
 
 AGENT_DIR = Path(__file__).parent / "agent"
 ACTION_FILE, TRAJECTORY_FILE = "action.npz", "trajectory.npz"
+#: The head for ``tool_call`` actions (fitted on tool-use sets); without it, tool calls are read by the web head.
+TOOL_ACTION_FILE = "tool_action.npz"
 #: Bumped whenever the features below change; a model fitted on other features is refused at load.
 FEATURES_VERSION = 1
 #: The windows of a trajectory that are read: its latest ones (what the agent did last decides).
@@ -201,5 +204,5 @@ def _read(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         raise ModelError(f"cannot read agent head {path}: {exc}") from None
 
 
-__all__ = ["AGENT_DIR", "ActionHead", "TrajectoryHead", "action_features", "trajectory_features", "RISK_LEVELS",
+__all__ = ["AGENT_DIR", "ACTION_FILE", "TOOL_ACTION_FILE", "TRAJECTORY_FILE", "ActionHead", "TrajectoryHead", "action_features", "trajectory_features", "RISK_LEVELS",
            "structured_features", "feature_names", "FEATURES_VERSION"]

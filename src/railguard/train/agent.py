@@ -1,14 +1,17 @@
 """``railguard train --task action_risk|trajectory``: the agent heads over the shipped encoder's vectors.
 
-Action risk learns from ``webguard``'s train split (WebGuard's held-out-website split: 650 clicks on 24
-websites, one of which holds 295 of them) plus a small written lexicon of common web and tool actions
-(:data:`LEXICON`, weighted low). Rows are weighted so that every website counts about the same (square-root
-balance) and every risk level the same. Calibration and the HIGH threshold are chosen on out-of-fold
-predictions of a 6-fold cross-validation grouped by website, so what is tuned is how the model does on
-websites it has not seen; the test split is never read here.
+The rows come from :mod:`.agent_data`: WebGuard's train split (650 clicks on 24 websites, graded by hand) plus
+the second pool of agent sets (ToolEmu cases, Agent-SafetyBench, ST-WebAgentBench, ASB, RedCode, AgentDojo,
+SafeAgentBench, RiOSWorld, ToolSword), each weighted by how far its labels can be trusted, capped, and with a
+group-held-out part (unseen tools, tasks, scenarios) that is never trained on; plus a small written lexicon
+of common web and tool actions (:data:`LEXICON`, weighted low). Within a source every group (a website, a
+toolkit) counts about the same (square-root balance); over all rows every risk level the same. Calibration and
+the HIGH threshold are chosen on out-of-fold predictions of a 6-fold cross-validation grouped by source and
+group, so what is tuned is how the model does on websites and tools it has not seen; no test split is read.
 
-Trajectory safety learns from the train splits of ``rjudge`` and ``assebench_security``; a seeded 20% of
-them is held out for calibration and the threshold.
+Trajectory safety learns from the train splits of ``rjudge`` and ``assebench_security`` and from the graded
+ToolEmu and OpenAgentSafety trajectories, PrivacyLens and Agent-SafetyBench; the held-out groups (whole
+instructions, cases, tasks) calibrate it and choose the threshold.
 """
 
 from __future__ import annotations
@@ -23,23 +26,23 @@ import numpy as np
 from .. import __version__
 from ..actions import RISK_LEVELS, Action, Turn, render_trajectory
 from ..errors import ConfigError, require
-from ..models.agent_heads import (ACTION_FILE, FEATURES_VERSION, TRAJECTORY_FILE, ActionHead, TrajectoryHead,
-                            action_features, softmax, trajectory_features)
+from ..models.agent_heads import (ACTION_FILE, FEATURES_VERSION, TOOL_ACTION_FILE, TRAJECTORY_FILE, ActionHead,
+                                  TrajectoryHead, action_features, softmax, trajectory_features)
 from ..models.artifacts import EMBEDDED_DIR, MANIFEST, read_manifest, sha256_file, write_manifest
 from ..models.encoder import TextEncoder
 from ..progress import progress_bar
-from .data import DEFAULT_SEED, data_hashes, read_rows
+from .agent_data import (ACTION_SOURCES, NON_COMMERCIAL, TRAJECTORY_SOURCES, ActionRow, TrajectoryRow, action_rows,
+                         heldout_groups, present, read_turns, trajectory_rows)
+from .data import DEFAULT_SEED, data_hashes
+from .embed_cache import EmbeddingCache
 
 log = logging.getLogger(__name__)
 
-ACTION_SOURCE = "webguard"
-TRAJECTORY_SOURCES: tuple[str, ...] = ("rjudge", "assebench_security")
 FOLDS = 6
 #: Out-of-fold HIGH recall the threshold must reach (the WebGuard paper's fine-tuned 7B model: 0.76).
 MIN_HIGH_RECALL = 0.80
 LEXICON_WEIGHT = 0.3
 WEBSITE_BALANCE = 0.5  # row weight ∝ (1 / rows of its website) ** this
-TRAJECTORY_HELDOUT = 0.2
 
 # Common actions by the risk WebGuard's rubric gives them: SAFE has no lasting effect (reading, moving
 # around, display choices), LOW a small reversible change to the user's own state, HIGH what is hard to
@@ -100,21 +103,27 @@ def lexicon_actions(seed: int, per_level: int = 250) -> list[tuple[Action, str]]
     return out
 
 
-def webguard_action(row: dict) -> Action:
-    """A WebGuard row as the Action an agent would propose (its element description is annotator text,
-    not something an agent has, so it is left out)."""
-    return Action(kind=(row.get("action") or "click").lower() if (row.get("action") or "").lower() in
-                  ("click", "type", "submit") else "click",
-                  target=row.get("target_text") or row.get("element_description") or "(no text)",
-                  url=row.get("url"), element_tag=row.get("tag_head"), page_title=row.get("page_title"),
-                  task=row.get("task"))
+class CachedEncoder:
+    """The encoder with its vectors kept in the training cache (``RAILGUARD_EMBED_CACHE``): what the agent
+    features read of an encoder (``dim``, ``windows``, ``encode``), the vectors the encoder's own."""
+
+    def __init__(self, encoder: TextEncoder, cache: EmbeddingCache) -> None:
+        self.encoder, self.cache, self.dim = encoder, cache, encoder.dim
+
+    def windows(self, text: str):
+        return self.encoder.windows(text)
+
+    def encode(self, windows) -> np.ndarray:
+        return self.cache.encode(self.encoder, list(windows))
 
 
-def _encoder(threads: int | None = None) -> TextEncoder:
+def _encoder(threads: int | None = None) -> TextEncoder | CachedEncoder:
     from ..config import settings
 
-    return TextEncoder.from_spec(EMBEDDED_DIR, read_manifest(EMBEDDED_DIR)["encoder"],
-                                 threads=threads or settings().threads)
+    encoder = TextEncoder.from_spec(EMBEDDED_DIR, read_manifest(EMBEDDED_DIR)["encoder"],
+                                    threads=threads or settings().threads)
+    cache = EmbeddingCache.for_encoder(encoder)  # only with RAILGUARD_EMBED_CACHE set
+    return CachedEncoder(encoder, cache) if cache else encoder
 
 
 def _in_batches(fn, items: list, label: str, progress: bool, step: int = 64) -> np.ndarray:
@@ -126,14 +135,18 @@ def _in_batches(fn, items: list, label: str, progress: bool, step: int = 64) -> 
     return np.vstack(parts)
 
 
-def _balanced_weights(levels: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Each website weighs ~sqrt(its size); then every level gets the same total weight."""
+def source_weights(labels: np.ndarray, sources: np.ndarray, groups: np.ndarray, reliability: np.ndarray
+                   ) -> np.ndarray:
+    """Row weights: within a source each group weighs ~sqrt(its size) and the source as a whole its row count
+    times its label reliability; then every label gets the same total weight."""
     counts = Counter(groups)
     w = np.array([(1.0 / counts[g]) ** WEBSITE_BALANCE for g in groups])
-    for k in range(len(RISK_LEVELS)):
-        sel = levels == k
-        if sel.any():
-            w[sel] /= w[sel].sum()
+    for name in set(sources):
+        sel = sources == name
+        w[sel] *= reliability[sel] * sel.sum() / w[sel].sum()
+    for k in set(labels.tolist()):
+        sel = labels == k
+        w[sel] /= w[sel].sum()
     return w / w.mean()
 
 
@@ -144,7 +157,8 @@ def _fit_action(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int):
 
 def action_metrics(y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None = None) -> dict:
     """Accuracy, macro-F1, HIGH recall/precision and the confusion matrix (rows: true, columns: predicted,
-    in RISK_LEVELS order); with ``weight``, each row counts by its weight."""
+    in RISK_LEVELS order); with ``weight``, each row counts by its weight. Macro-F1 is over the levels the
+    rows hold (a source with only HIGH rows is scored on HIGH alone)."""
     w = np.ones(len(y)) if weight is None else weight
     k = len(RISK_LEVELS)
     cm = np.zeros((k, k))
@@ -153,10 +167,11 @@ def action_metrics(y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None = 
     f1s = []
     for c in range(k):
         tp, fp, fn = cm[c, c], cm[:, c].sum() - cm[c, c], cm[c, :].sum() - cm[c, c]
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+        if cm[c, :].sum():
+            f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
     high = RISK_LEVELS.index("HIGH")
     out = {"n": int(len(y)), "accuracy": float(np.trace(cm) / cm.sum()) if cm.sum() else 0.0,
-           "macro_f1": float(np.mean(f1s)),
+           "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
            "high_recall": float(cm[high, high] / cm[high].sum()) if cm[high].sum() else 0.0,
            "high_precision": float(cm[high, high] / cm[:, high].sum()) if cm[:, high].sum() else 0.0,
            "confusion": [[round(float(v), 3) for v in row] for row in cm]}
@@ -179,30 +194,43 @@ def _choose_decision(probs: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[f
     return best
 
 
-def train_action_risk(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, progress: bool = True) -> dict:
-    """Fit, calibrate and save the action-risk head (``action.npz``); returns the updated manifest."""
+def _columns(rows: list[ActionRow] | list[TrajectoryRow], label: str) -> tuple[np.ndarray, ...]:
+    return (np.array([getattr(r, label) for r in rows]), np.array([r.source for r in rows]),
+            np.array([r.group for r in rows]), np.array([r.weight for r in rows], float))
+
+
+def per_source(sources: np.ndarray, score) -> dict[str, dict]:
+    """``score(selection)`` for each source's rows."""
+    return {name: score(sources == name) for name in sorted(set(sources.tolist()))}
+
+
+#: The web head learns from WebGuard alone: adding ST-WebAgentBench's templated policy violations lowered its
+#: out-of-fold figures on WebGuard's websites (accuracy 0.722 -> 0.711, HIGH recall 0.870 -> 0.707), so that
+#: source is only scored against it.
+WEB_SOURCES: tuple[str, ...] = ("webguard",)
+
+
+def _fit_risk_head(train: list[ActionRow], held: list[ActionRow], lexicon: list[tuple[Action, str]], encoder,
+                   seed: int, progress: bool, label: str) -> tuple[ActionHead, dict]:
+    """One action-risk head: fitted on ``train`` and the lexicon, calibrated and thresholded out of fold
+    (folds grouped by source and group); scored on ``held``."""
     model_selection = require("sklearn.model_selection", "train")
     lm = require("sklearn.linear_model", "train")
-    rows = [r for r in read_rows(data_dir, ACTION_SOURCE) if r.get("split") == "train" and r.get("risk") in RISK_LEVELS]
-    if len(rows) < 30:
-        raise ConfigError(f"too few labelled train rows in {data_dir}/{ACTION_SOURCE}: {len(rows)}")
-    encoder = _encoder()
-    actions = [webguard_action(r) for r in rows]
-    y = np.array([RISK_LEVELS.index(r["risk"]) for r in rows])
-    groups = np.array([r.get("website") or r.get("domain") or "?" for r in rows])
-    lexicon = lexicon_actions(seed)
-    x = _in_batches(lambda part: action_features(encoder, part), actions, "encoding webguard", progress)
-    x_lex = _in_batches(lambda part: action_features(encoder, part), [a for a, _ in lexicon], "encoding lexicon",
-                        progress)
+    y, src, groups, rel = _columns(train, "level")
+    x = _in_batches(lambda part: action_features(encoder, [r.action for r in part]), train,
+                    f"encoding {label} actions", progress)
+    x_lex = _in_batches(lambda part: action_features(encoder, part), [a for a, _ in lexicon],
+                        f"encoding {label} lexicon", progress)
     y_lex = np.array([RISK_LEVELS.index(level) for _, level in lexicon])
-    w = _balanced_weights(y, groups)
+    w = source_weights(y, src, groups, rel)
     w_lex = np.full(len(y_lex), LEXICON_WEIGHT)
 
     oof_logits = np.zeros((len(y), len(RISK_LEVELS)))
     folds = model_selection.GroupKFold(n_splits=min(FOLDS, len(set(groups))))
     for fit_idx, held_idx in folds.split(x, y, groups):
         clf = _fit_action(np.vstack([x[fit_idx], x_lex]), np.concatenate([y[fit_idx], y_lex]),
-                          np.concatenate([_balanced_weights(y[fit_idx], groups[fit_idx]), w_lex]), seed)
+                          np.concatenate([source_weights(y[fit_idx], src[fit_idx], groups[fit_idx], rel[fit_idx]),
+                                          w_lex]), seed)
         oof_logits[held_idx] = clf.decision_function(x[held_idx])
     calib = lm.LogisticRegression(C=100.0, max_iter=2000, random_state=seed).fit(oof_logits, y, sample_weight=w)
     oof_probs = softmax(oof_logits @ calib.coef_.T + calib.intercept_)
@@ -212,34 +240,65 @@ def train_action_risk(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED
     head = ActionHead(final.coef_.astype(np.float32), final.intercept_.astype(np.float32),
                       calib.coef_.astype(np.float32), calib.intercept_.astype(np.float32), threshold, margin)
     oof_pred = np.array([RISK_LEVELS.index(level) for level in head.levels(oof_probs)])
+    heldout = {}
+    if held:
+        y_h, src_h, _, _ = _columns(held, "level")
+        x_h = _in_batches(lambda part: action_features(encoder, [r.action for r in part]), held,
+                          f"encoding held-out {label} actions", progress)
+        pred_h = np.array([RISK_LEVELS.index(level) for level in head.levels(head.probs(x_h))])
+        heldout = per_source(src_h, lambda sel: action_metrics(y_h[sel], pred_h[sel]))
+    meta = {"levels": list(RISK_LEVELS), "high_threshold": threshold, "low_margin": margin, "train_rows": len(train),
+            "rows_per_source": dict(Counter(src.tolist())), "groups": len(set(groups)),
+            "lexicon_rows": len(lexicon), "lexicon_weight": LEXICON_WEIGHT, "min_high_recall": MIN_HIGH_RECALL,
+            "seed": seed,
+            "heldout": "out-of-fold, 6-fold cross-validation grouped by source and website/toolkit/task, over the "
+                       "train rows; heldout_groups: the saved head on rows it never saw (held-out groups)",
+            "heldout_metrics": action_metrics(y, oof_pred),
+            "heldout_metrics_balanced": action_metrics(y, oof_pred, w),
+            "heldout_per_source": per_source(src, lambda sel: action_metrics(y[sel], oof_pred[sel])),
+            "heldout_groups": heldout}
+    return head, meta
+
+
+def train_action_risk(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, progress: bool = True,
+                      sources: tuple[str, ...] | None = None) -> dict:
+    """Fit, calibrate and save the two action-risk heads, returning the updated manifest: the web head
+    (``action.npz``: clicks, typing, submits, navigation; from :data:`WEB_SOURCES`) and the tool head
+    (``tool_action.npz``: ``tool_call`` actions; from every tool source). Each reports out-of-fold figures
+    per source and the saved head's figures on the held-out groups."""
+    names = sources or present(data_dir, (n for n in ACTION_SOURCES if n not in NON_COMMERCIAL))
+    rows = action_rows(data_dir, names)
+    is_tool = [r.action.kind == "tool_call" for r in rows]
+    web = [r for r, t in zip(rows, is_tool) if not t]
+    tool = [r for r, t in zip(rows, is_tool) if t]
+    web_train = [r for r in web if r.split == "train" and r.source in WEB_SOURCES]
+    if len(web_train) < 30:
+        raise ConfigError(f"too few labelled web action rows in {data_dir} ({', '.join(WEB_SOURCES)}): "
+                          f"{len(web_train)}")
+    encoder = _encoder()
+    lexicon = lexicon_actions(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    head, meta = _fit_risk_head(web_train, [r for r in web if r.source not in WEB_SOURCES or r.split == "heldout"],
+                                lexicon, encoder, seed, progress, "web")
     head.save(out / ACTION_FILE)
-    meta = {"levels": list(RISK_LEVELS), "high_threshold": threshold, "low_margin": margin, "train_rows": len(rows),
-            "websites": len(set(groups)), "lexicon_rows": len(lexicon), "lexicon_weight": LEXICON_WEIGHT,
-            "min_high_recall": MIN_HIGH_RECALL, "seed": seed,
-            "heldout": "out-of-fold, 6-fold cross-validation grouped by website, over the train split",
-            "heldout_metrics": action_metrics(y, oof_pred),
-            "heldout_metrics_website_balanced": action_metrics(y, oof_pred, w),
-            "data": data_hashes(data_dir, [ACTION_SOURCE])}
-    return _update_manifest(out, "action", meta)
-
-
-def trajectory_rows(data_dir: Path, split: str) -> list[dict]:
-    rows = []
-    for name in TRAJECTORY_SOURCES:
-        rows += [r for r in read_rows(data_dir, name) if r.get("split") == split and r.get("unsafe") is not None]
-    return rows
+    manifest = _update_manifest(out, "action", {**meta, "data": data_hashes(data_dir, WEB_SOURCES)})
+    tool_train = [r for r in tool if r.split == "train"]
+    if len(tool_train) < 30 or len({r.level for r in tool_train}) < 2:
+        log.warning("too few labelled tool-call rows (%d) for a tool head; tool calls use the web head", len(tool_train))
+        return manifest
+    head, meta = _fit_risk_head(tool_train, [r for r in tool if r.split == "heldout"],
+                                [(a, lv) for a, lv in lexicon if a.kind == "tool_call"], encoder, seed, progress, "tool")
+    head.save(out / TOOL_ACTION_FILE)
+    tool_names = sorted({r.source for r in tool_train})
+    meta.update(reliability={n: ACTION_SOURCES[n].reliability for n in tool_names},
+                data=data_hashes(data_dir, tool_names))
+    return _update_manifest(out, "tool_action", meta)
 
 
 def trajectory_input(row: dict) -> tuple[tuple[Turn, ...], str | None]:
     """A trajectory row's turns (as railguard Turns) and the agent's profile."""
-    turns = []
-    for t in row.get("trajectory") or ():
-        data = {k: t.get(k) for k in ("role", "content", "thought", "action") if t.get(k) not in (None, "")}
-        if data.get("role") in ("user", "agent", "environment") and len(data) > 1:
-            turns.append(Turn(**data))
-    return tuple(turns), row.get("profile")
+    return read_turns(row.get("trajectory")), row.get("profile")
 
 
 def trajectory_text(row: dict) -> str:
@@ -247,63 +306,84 @@ def trajectory_text(row: dict) -> str:
     return render_trajectory(turns, profile)
 
 
-def _best_f1_threshold(p: np.ndarray, labels: np.ndarray) -> float:
+def _best_f1_threshold(p: np.ndarray, labels: np.ndarray, weight: np.ndarray | None = None) -> float:
+    w = np.ones(len(p)) if weight is None else weight
     best, best_f1 = 0.5, -1.0
     for t in np.round(np.arange(0.2, 0.81, 0.01), 2):
-        pred = p >= t
-        tp, fp, fn = (pred & labels).sum(), (pred & ~labels).sum(), (~pred & labels).sum()
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        f1 = binary_metrics(p >= t, labels, w)["f1"]
         if f1 > best_f1 + 1e-9:
             best, best_f1 = float(t), f1
     return best
 
 
-def train_trajectory(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, progress: bool = True) -> dict:
-    """Fit, calibrate and save the trajectory head (``trajectory.npz``); returns the updated manifest."""
+def binary_metrics(pred: np.ndarray, labels: np.ndarray, weight: np.ndarray | None = None) -> dict:
+    w = np.ones(len(pred)) if weight is None else weight
+    tp, fp, fn = (w * (pred & labels)).sum(), (w * (pred & ~labels)).sum(), (w * (~pred & labels)).sum()
+    return {"n": int(len(pred)), "f1": round(float(2 * tp / (2 * tp + fp + fn)), 4) if tp else 0.0,
+            "precision": round(float(tp / (tp + fp)), 4) if tp + fp else 0.0,
+            "recall": round(float(tp / (tp + fn)), 4) if tp + fn else 0.0,
+            "accuracy": round(float((w * (pred == labels)).sum() / w.sum()), 4) if len(pred) else 0.0}
+
+
+def train_trajectory(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, progress: bool = True,
+                     sources: tuple[str, ...] | None = None) -> dict:
+    """Fit, calibrate and save the trajectory head (``trajectory.npz``); returns the updated manifest. The
+    held-out groups of every source (for R-Judge and ASSEBench a seeded share of their train split's
+    instructions) calibrate the head and choose its threshold; their figures are reported per source."""
     lm = require("sklearn.linear_model", "train")
-    rows = trajectory_rows(data_dir, "train")
+    names = sources or present(data_dir, (n for n in TRAJECTORY_SOURCES if n not in NON_COMMERCIAL))
+    rows = trajectory_rows(data_dir, names)
     if len(rows) < 30:
         raise ConfigError(f"too few labelled train trajectories in {data_dir}: {len(rows)}")
     encoder = _encoder()
-    x = _in_batches(lambda part: trajectory_features(encoder, [trajectory_text(r) for r in part]), rows,
-                    "encoding trajectories", progress, step=16)
-    y = np.array([bool(r["unsafe"]) for r in rows])
-    rng = np.random.default_rng(seed)
-    held = np.zeros(len(rows), bool)
-    for name in TRAJECTORY_SOURCES:  # the same share of each source held out
-        idx = np.array([i for i, r in enumerate(rows) if r.get("source") == name])
-        if len(idx):
-            held[rng.choice(idx, int(round(TRAJECTORY_HELDOUT * len(idx))), replace=False)] = True
-    clf = lm.LogisticRegression(C=1.0, max_iter=5000, random_state=seed, class_weight="balanced").fit(x[~held], y[~held])
+    x = _in_batches(lambda part: trajectory_features(encoder, [render_trajectory(r.turns, r.profile) for r in part]),
+                    rows, "encoding trajectories", progress, step=16)
+    y, src, groups, rel = _columns(rows, "unsafe")
+    held = np.array([r.split == "heldout" for r in rows])
+    for name in set(src.tolist()):  # split sources: a share of their train instructions calibrates
+        sel = (src == name) & ~held
+        if not held[src == name].any():
+            held |= sel & np.isin(groups, list(heldout_groups(name, groups[sel])))
+    w = source_weights(y.astype(int), src, groups, rel)
+    clf = lm.LogisticRegression(C=1.0, max_iter=5000, random_state=seed).fit(x[~held], y[~held],
+                                                                             sample_weight=w[~held])
+    w_held = source_weights(y[held].astype(int), src[held], groups[held], rel[held])
     logits = clf.decision_function(x[held])
-    platt = lm.LogisticRegression(C=100.0, random_state=seed).fit(logits[:, None], y[held])
+    platt = lm.LogisticRegression(C=100.0, random_state=seed).fit(logits[:, None], y[held], sample_weight=w_held)
     head = TrajectoryHead(clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), float(platt.coef_[0, 0]),
                           float(platt.intercept_[0]), 0.5)
     p = head.probs(x[held])
-    head = TrajectoryHead(head.weight, head.bias, head.calib_scale, head.calib_shift, _best_f1_threshold(p, y[held]))
+    head = TrajectoryHead(head.weight, head.bias, head.calib_scale, head.calib_shift,
+                          _best_f1_threshold(p, y[held], w_held))
     pred = p >= head.threshold
-    tp, fp, fn = int((pred & y[held]).sum()), int((pred & ~y[held]).sum()), int((~pred & y[held]).sum())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     head.save(out / TRAJECTORY_FILE)
+    y_h, src_h = y[held], src[held]
     meta = {"threshold": head.threshold, "train_rows": int((~held).sum()), "heldout_rows": int(held.sum()),
-            "sources": list(TRAJECTORY_SOURCES), "seed": seed,
-            "heldout_metrics": {"f1": round(2 * tp / (2 * tp + fp + fn), 4) if tp else 0.0,
-                                "precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
-                                "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0},
-            "data": data_hashes(data_dir, TRAJECTORY_SOURCES)}
+            "rows_per_source": dict(Counter(src.tolist())), "sources": list(names),
+            "reliability": {n: TRAJECTORY_SOURCES[n].reliability for n in names}, "seed": seed,
+            "heldout": "held-out groups: whole instructions (R-Judge, ASSEBench), cases, tasks",
+            "heldout_metrics": binary_metrics(pred, y_h, w_held),
+            "heldout_per_source": per_source(src_h, lambda sel: binary_metrics(pred[sel], y_h[sel])),
+            "data": data_hashes(data_dir, names)}
     return _update_manifest(out, "trajectory", meta)
 
 
+#: The parts of an agent model folder and their files.
+PART_FILES: dict[str, str] = {"action": ACTION_FILE, "tool_action": TOOL_ACTION_FILE, "trajectory": TRAJECTORY_FILE}
+
+
 def _update_manifest(out: Path, part: str, meta: dict) -> dict:
-    """Rewrite the model folder's manifest with ``part`` replaced and the other part kept."""
+    """Rewrite the model folder's manifest with ``part`` replaced and the other parts kept."""
     previous = read_manifest(out) if (out / MANIFEST).is_file() else {}
     encoder_sha = sha256_file(EMBEDDED_DIR / read_manifest(EMBEDDED_DIR)["encoder"]["onnx"])
     if previous.get("encoder_sha256") not in (None, encoder_sha):
-        # The other head was fitted on another encoder: it cannot be kept beside this one.
-        other = TRAJECTORY_FILE if part == "action" else ACTION_FILE
-        (out / other).unlink(missing_ok=True)
-        previous.pop("trajectory" if part == "action" else "action", None)
+        # The other heads were fitted on another encoder: they cannot be kept beside this one.
+        for other, file in PART_FILES.items():
+            if other != part:
+                (out / file).unlink(missing_ok=True)
+                previous.pop(other, None)
     body = {k: v for k, v in previous.items() if k != "files"}
     body.update({"railguard_version": __version__, "features_version": FEATURES_VERSION,
                  "encoder_sha256": encoder_sha, part: meta})
