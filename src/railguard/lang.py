@@ -41,6 +41,11 @@ _LATIN = ("ENGLISH", "ITALIAN", "VIETNAMESE", "SWAHILI", "INDONESIAN", "MALAY", 
           "CZECH", "HUNGARIAN", "FINNISH", "CATALAN", "AFRIKAANS")
 #: Share of letters in a non-Latin script above which the text counts as written in that script.
 SCRIPT_SHARE = 0.3
+#: Mixed text (code-switching: "ازاي اعمل bomb at home") is routed by its strongest non-English signal: this
+#: many letters of a non-Latin script, at this share of all letters, make it that script's language. A
+#: Chinese character is a word, so two of them already say something; one Greek letter in a formula does not.
+MIXED_LETTERS = 2
+MIXED_SHARE = 0.05
 #: Latin-script text counts as English unless another language is this many times more likely: short
 #: texts are ambiguous to lingua, and sending English to a multilingual tier costs time, not recall.
 ENGLISH_ODDS = 2.0
@@ -76,7 +81,7 @@ def script_language(text: str) -> str | None:
     other = [(n, s) for s, n in counts.items() if s != "latin"]
     if other:
         n, script = max(other)
-        if n / total >= SCRIPT_SHARE:
+        if n / total >= SCRIPT_SHARE or (n >= MIXED_LETTERS and n / total >= MIXED_SHARE):
             return script
     return "latin"
 
