@@ -92,13 +92,20 @@ def _training_section(manifest: dict) -> str:
     enc = manifest["encoder"]
     pool = manifest.get("pool", {})
     non_permissive = manifest.get("non_permissive_sources")
+    tuned = (f"`{enc['base']}` fine-tuned for {enc['fine_tuned_epochs']} epoch(s)"
+             + (f", the first {enc['freeze_layers']} layers and the embeddings frozen" if enc.get("freeze_layers") else
+                ", every layer and the embeddings trained"))
+    examples = (f"{manifest['train_examples']:,} examples ({manifest['heldout_examples']:,} held out for thresholds "
+                "and calibration)")
+    first = (f"The encoder is reused from an earlier model ({tuned} on that model's pool); the heads, their "
+             f"calibration, the thresholds and the probes were trained on {examples}" if enc.get("encoder_from") else
+             f"{tuned[0].upper()}{tuned[1:]}, on {examples}")
+    kept = "".join(f" The {task} head is kept from the earlier model: {info['why']}." for task, info in
+                   sorted(manifest.get("heads_kept", {}).items()))
     lines = [
-        f"Fine-tuned from `{enc['base']}` for {enc['fine_tuned_epochs']} epoch(s)"
-        + (f", the first {enc['freeze_layers']} layers and the embeddings frozen" if enc.get("freeze_layers") else
-           ", every layer and the embeddings trained")
-        + f", on {manifest['train_examples']:,} examples ({manifest['heldout_examples']:,} held out for thresholds "
-        f"and calibration); {enc['max_tokens']}-token windows with {enc['overlap']} tokens of overlap. "
-        f"Weights: {enc['quantization']}. Seed {manifest['seed']}, license mode `{manifest.get('licenses', 'all')}`.",
+        f"{first}; {enc['max_tokens']}-token windows with {enc['overlap']} tokens of overlap. "
+        f"Weights: {enc['quantization']}. Seed {manifest['seed']}, license mode `{manifest.get('licenses', 'all')}`."
+        + kept,
         "",
         f"The pool held {pool.get('examples', 0):,} examples after removing "
         f"{pool.get('dropped_overlapping_test', 0):,} that overlap a test split and "
