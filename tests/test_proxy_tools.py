@@ -40,7 +40,7 @@ TOOLS: dict[str, tuple[str, list[tuple[str, Any]]]] = {
     "email": ("", [("send_email", {"to": "bob@example.com", "body": "Lunch at noon?"})]),
     "weather": ("Let me look that up. ", [("get_weather", {"city": "Paris"})]),
     "pair": ("", [("get_weather", {"city": "Paris"}), ("wire_money", {"to": "ACME Ltd", "amount": 5000})]),
-    "rm": ("", [("shell", {"cmd": "rm -rf /home/me"})]),
+    "cleanup": ("", [("shell", {"cmd": "rm -rf /home/me"})]),
     "noname": ("", [("", {"x": 1})]),
     "badjson": ("", [("wire_money", '{"to": "ACME", "amount": 50')]),  # the model's malformed JSON
 }
@@ -409,7 +409,7 @@ def test_the_real_embedded_guard_judges_proposed_tool_calls(tmp_path, upstream, 
     app = create_app(settings(tmp_path, guard="embedded", upstream_url=upstream[1], refusal_message=REFUSAL),
                      guard=embedded_guard)
     with live_server(app) as url:
-        rm = client(url).chat.completions.create(**ask("tag:real-rm tools:rm free some disk space"))
+        rm = client(url).chat.completions.create(**ask("tag:real-cleanup tools:cleanup free some disk space"))
         weather = client(url).chat.completions.create(**ask("tag:real-weather tools:weather weather in Paris?"))
     assert rm.choices[0].message.content == REFUSAL  # the shell_rm_rf rule makes it HIGH whatever the model says
     verdict = rm.model_extra["railguard"]["output"][0]
