@@ -27,9 +27,9 @@ from ..config import settings
 from ..errors import ConfigError, RailguardError
 from ..guard import Describes, Guard, HasManifest, JudgesTasks, unwrap
 from ..guards.cascade import CascadeGuard
+from ..load import resolve
 from ..models.artifacts import sha256_file
 from ..progress import Advance, progress_bar
-from ..registry import resolve
 from . import benchmarks as bm
 from . import cascade as cascade_cost
 from . import metrics as mx
