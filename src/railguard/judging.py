@@ -11,10 +11,10 @@ import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 
-from .errors import ConfigError
 from .guard import Guard
 from .io import Row
 from .types import GuardInput, Verdict
+from .verdicts import check_count
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def _batches(rows: Iterable[Row], size: int) -> Iterable[list[Row]]:
 
 def _judge(guard: Guard, batch: Sequence[Row]) -> list[Verdict]:
     """One verdict per row, in order: malformed rows and rows the guard fails on become failed verdicts."""
-    tier = getattr(guard, "name", "") or ""
+    tier = guard.name or ""
     inputs = [item for _, item in batch if isinstance(item, GuardInput)]
     judged = iter(_check_isolated(guard, inputs, tier))
     return [next(judged) if isinstance(item, GuardInput) else Verdict.failed(item, tier=tier, id=row_id)
@@ -55,11 +55,7 @@ def _check_isolated(guard: Guard, inputs: list[GuardInput], tier: str) -> list[V
 
 
 def _check(guard: Guard, inputs: list[GuardInput]) -> list[Verdict]:
-    verdicts = guard.check(inputs)
-    if len(verdicts) != len(inputs):
-        raise ConfigError(f"guard {getattr(guard, 'name', guard)!r} returned {len(verdicts)} verdicts "
-                          f"for {len(inputs)} inputs")
-    return verdicts
+    return check_count(guard, inputs, guard.check(inputs))
 
 
 # The Python API
