@@ -1,5 +1,5 @@
 """The shape of the package, read from its source: the import graph has no cycles, runtime code does not import
-training code."""
+training code, and no caller probes a guard's attributes (capabilities are declared in railguard/guard.py)."""
 
 from __future__ import annotations
 
@@ -138,3 +138,42 @@ def test_evaluation_and_training_do_not_import_each_other_in_a_loop():
     eval_to_train = sorted(f"{m} -> {t}" for m, targets in graph.items() for t in targets
                            if m.startswith("railguard.eval") and t.startswith(TRAINING))
     assert eval_to_train == sorted(KNOWN_LAYER_EXCEPTIONS)
+
+
+#: Names that hold a guard in the callers (a tier of a cascade, a wrapper's inner guard, ...).
+GUARD_NAMES = ("guard", "tier", "inner", "cheap", "heavy", "backend", "wrapped")
+
+
+def _names_a_guard(node: ast.expr) -> bool:
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return any(part in name.lower() for part in GUARD_NAMES)
+
+
+def test_no_guard_is_probed_with_getattr_or_hasattr_outside_the_capability_protocols():
+    """A caller asks ``isinstance(guard, HasThresholds)`` (railguard/guard.py), never ``getattr(guard, ...)``.
+    The scan looks at every getattr/hasattr whose first argument is named like a guard."""
+    probes = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == PACKAGE / "guard.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("getattr", "hasattr") and node.args and _names_a_guard(node.args[0])):
+                probes.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {ast.unparse(node)}")
+    assert probes == []
+
+
+def test_the_probe_scan_sees_a_probe():
+    tree = ast.parse("getattr(self.inner, 'thresholds', None)\nhasattr(tier, 'languages')\ngetattr(row, 'x')")
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    assert [_names_a_guard(c.args[0]) for c in calls] == [True, True, False]
+
+
+def test_every_capability_protocol_says_what_it_is_made_of():
+    """The attribute table a wrapper passes capabilities through by lists exactly each protocol's members."""
+    from railguard import guard as capabilities
+
+    for protocol, attributes in capabilities.CAPABILITY_ATTRIBUTES.items():
+        members = set(protocol.__annotations__) | {n for n, v in vars(protocol).items()
+                                                   if callable(v) and not n.startswith("_")}
+        assert members == set(attributes), protocol.__name__

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import MediaError, MissingExtraError
 from ..guard import (Closeable, Describes, HasEncoder, HasLayerViews, HasManifest, HasPolicy, HasThresholds,
-                     JudgesTasks, ReadsLanguages, Steps, check_steps, run_steps)
+                     JudgesTasks, ReadsLanguages, Steps, check_steps, pass_through, run_steps)
 from ..types import Extraction, Finding, GuardInput, Reason, TextSpan, Verdict
 from ..verdicts import by_severity, check_inputs, combine, failed
 from .load import load_audio, load_image
@@ -86,13 +86,10 @@ class _Plan:
     ms: float = 0.0
 
 
-#: The capabilities of :mod:`railguard.guard` that the media wrapper passes through from the guard it wraps,
-#: each with the attributes that make it up.
-PASSED_THROUGH: tuple[tuple[type, tuple[str, ...]], ...] = (
-    (HasThresholds, ("thresholds",)), (HasManifest, ("manifest", "model_dir")), (Describes, ("provenance",)),
-    (JudgesTasks, ("tasks",)), (ReadsLanguages, ("languages",)), (HasLayerViews, ("probes", "check_views")),
-    (HasPolicy, ("policy",)), (HasEncoder, ("encoder",)), (Closeable, ("close",)),
-)
+#: The capabilities of :mod:`railguard.guard` that the media wrapper passes through from the guard it wraps
+#: (it reads images and audio into text, so what the wrapped guard says of itself holds for it too).
+PASSED_THROUGH: tuple[type, ...] = (HasThresholds, HasManifest, Describes, JudgesTasks, ReadsLanguages,
+                                    HasLayerViews, HasPolicy, HasEncoder, Closeable)
 
 
 class MediaGuard:
@@ -104,10 +101,7 @@ class MediaGuard:
         self.inner = inner
         self.settings = settings
         self.name = inner.name
-        for capability, attributes in PASSED_THROUGH:
-            if isinstance(inner, capability):
-                for attribute in attributes:
-                    setattr(self, attribute, getattr(inner, attribute))
+        pass_through(self, inner, PASSED_THROUGH)
 
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
         return run_steps(self.check_steps(inputs))

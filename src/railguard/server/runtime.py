@@ -72,7 +72,7 @@ class GuardService:
             log.warning("guard %s failed: %s", self.name, type(exc).__name__)
             reason = f"guard '{self.name}' failed ({type(exc).__name__})"
         policy = "fail-open: not flagged" if fail_open else "fail-closed: flagged"
-        tier = getattr(self.guard, "name", "") or self.name
+        tier = self.guard.name or self.name
         return [Verdict.failed(f"{reason}; {policy}", tier=tier, id=x.id, flagged=not fail_open) for x in inputs]
 
 
