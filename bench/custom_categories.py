@@ -22,14 +22,8 @@ import numpy as np
 
 import railguard
 from railguard.config import settings
-from railguard.custom_categories import (
-    CALIBRATION_FILE,
-    KS,
-    calibration_data,
-    encoder_sha256,
-    fit_calibration,
-    sample_rows,
-)
+from railguard.custom_categories import CALIBRATION_FILE, encoder_sha256
+from railguard.train.custom_categories import KS, calibration_data, fit_calibration, sample_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 

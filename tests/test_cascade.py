@@ -11,7 +11,8 @@ from railguard import GuardInput, Verdict
 from railguard.errors import ConfigError, ModelError
 from railguard.guards.cascade import CascadeGuard, Routing, hesitation, parse_tiers
 from railguard.policy import PolicyError, load_policy
-from railguard.registry import build, register, resolve
+from railguard.load import resolve
+from railguard.registry import build, register
 
 
 class Cheap:

@@ -32,7 +32,7 @@ def load_guard(name: str = "default", *, policy=None, **options) -> Guard:
     ``policy`` (a preset such as ``"strict"``, a YAML file path, a mapping or a Policy) puts the guard
     under a policy: thresholds, actions, PII and secrets, custom categories (:mod:`railguard.policy`).
     """
-    from .registry import resolve
+    from .load import resolve
 
     return resolve(name, policy=policy, **options)
 

@@ -28,6 +28,10 @@ class ConfigError(RailguardError):
     """A setting, a guard name or a path is wrong."""
 
 
+class GuardContractError(ConfigError):
+    """A guard broke the Guard protocol: it did not answer one verdict per input (a bug in that guard)."""
+
+
 class ModelError(RailguardError):
     """A model artifact is missing, corrupt or does not match its manifest."""
 

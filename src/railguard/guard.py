@@ -105,6 +105,25 @@ class Closeable(Protocol):
     def close(self) -> None: ...
 
 
+#: The attributes (data and methods) each capability is made of: what a wrapper copies from the guard it wraps
+#: when it passes that capability through (see :func:`pass_through`).
+CAPABILITY_ATTRIBUTES: dict[type, tuple[str, ...]] = {
+    HasThresholds: ("thresholds",), HasManifest: ("manifest", "model_dir"), Describes: ("provenance",),
+    JudgesTasks: ("tasks",), ReadsLanguages: ("languages",), HasEncoder: ("encoder",),
+    HasLayerViews: ("probes", "check_views"), HasPolicy: ("policy",), Wraps: ("inner",), Closeable: ("close",),
+}
+
+
+def pass_through(wrapper: Any, inner: Guard, capabilities: Sequence[type]) -> None:
+    """Give ``wrapper`` each of ``capabilities`` that ``inner`` declares, as ``inner`` has it (the same values
+    and bound methods); a capability ``inner`` lacks stays absent, so ``isinstance(wrapper, HasThresholds)``
+    answers for ``inner``. Nothing else of ``inner`` is forwarded."""
+    for capability in capabilities:
+        if isinstance(inner, capability):
+            for attribute in CAPABILITY_ATTRIBUTES[capability]:
+                setattr(wrapper, attribute, getattr(inner, attribute))
+
+
 def thresholds_of(guard: Guard) -> dict[str, float]:
     """The guard's per-task thresholds ({} for a guard that does not decide by thresholds)."""
     return {t: float(v) for t, v in guard.thresholds.items()} if isinstance(guard, HasThresholds) else {}

@@ -20,7 +20,7 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,11 @@ from typing import Any
 from .errors import ConfigError
 from .guard import Guard
 from .io import Fields, Row, count_rows, iter_inputs, row_to_input
+from .judging import judged_batches
 from .outputs import completed_rows, open_sink, output_format, output_ids, output_row
 from .progress import progress_bar
-from .registry import known_guard, resolve
+from .load import resolve
+from .registry import known_guard
 from .types import GuardInput, Verdict
 
 log = logging.getLogger(__name__)
@@ -182,52 +184,6 @@ def _drop_first(batches: Iterable[list[Any]], n: int) -> Iterator[list[Any]]:
             batch, n = batch[n:], max(0, n - len(batch))
         if batch:
             yield batch
-
-
-def judged_batches(rows: Iterable[Row], guard: Guard, batch_size: int) -> Iterator[list[tuple[str, Verdict]]]:
-    """``(row_id, verdict)`` for every row, a batch at a time, in order."""
-    for batch in _batches(rows, batch_size):
-        yield list(zip((row_id for row_id, _ in batch), _judge(guard, batch)))
-
-
-def _batches(rows: Iterable[Row], size: int) -> Iterable[list[Row]]:
-    it = iter(rows)
-    while batch := list(itertools.islice(it, size)):
-        yield batch
-
-
-def _judge(guard: Guard, batch: Sequence[Row]) -> list[Verdict]:
-    """One verdict per row, in order: malformed rows and rows the guard fails on become failed verdicts."""
-    tier = getattr(guard, "name", "") or ""
-    inputs = [item for _, item in batch if isinstance(item, GuardInput)]
-    judged = iter(_check_isolated(guard, inputs, tier))
-    return [next(judged) if isinstance(item, GuardInput) else Verdict.failed(item, tier=tier, id=row_id)
-            for row_id, item in batch]
-
-
-def _check_isolated(guard: Guard, inputs: list[GuardInput], tier: str) -> list[Verdict]:
-    """``guard.check(inputs)``; when the batch fails, each input alone, so one bad row fails only itself."""
-    if not inputs:
-        return []
-    try:
-        verdicts = _check(guard, inputs)
-    except Exception as exc:  # noqa: BLE001 - any backend failure is recorded per row below, fail-closed
-        if len(inputs) == 1:
-            log.warning("guard %s failed on one row: %s", tier, type(exc).__name__)
-            return [Verdict.failed(f"guard failed: {type(exc).__name__}: {exc}", tier=tier, id=inputs[0].id)]
-        return [v for x in inputs for v in _check_isolated(guard, [x], tier)]
-    return verdicts
-
-
-def _check(guard: Guard, inputs: list[GuardInput]) -> list[Verdict]:
-    verdicts = guard.check(inputs)
-    if len(verdicts) != len(inputs):
-        raise ConfigError(f"guard {getattr(guard, 'name', guard)!r} returned {len(verdicts)} verdicts "
-                          f"for {len(inputs)} inputs")
-    return verdicts
-
-
-# The Python API
 
 
 def moderate_dataset(data: Any, *, guard: GuardSpec = "default", policy=None, engine: str = "local",

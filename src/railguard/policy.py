@@ -47,12 +47,12 @@ from .agent_rules import DEFAULT_LEVEL_ACTIONS, AgentPolicy, parse_rules
 from .errors import ConfigError
 from .taxonomy import CATEGORY_NAMES
 from .types import ACTIONS, TASKS
+from .verdicts import SEVERITY, strongest  # noqa: F401 - their home before verdicts.py
 
 #: Presets shipped in the package, by name.
 PRESETS: tuple[str, ...] = ("default", "strict", "permissive", "children", "enterprise")
 ON_ERROR: tuple[str, ...] = ("block", "allow")
 REDACTION_STYLES: tuple[str, ...] = ("type", "hash")
-SEVERITY: dict[str, int] = {a: i for i, a in enumerate(ACTIONS)}
 #: Presidio entity names a policy may ask for (checked again against the analyzer when it loads).
 PII_ENTITIES: tuple[str, ...] = (
     "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "PERSON", "LOCATION", "NRP",
@@ -578,8 +578,3 @@ def load_policy(spec: str | Path | Mapping[str, Any] | Policy) -> Policy:
         name = text if text in PRESETS else Path(text).stem
         return _build(_resolve(doc, (text,)), name)
     raise PolicyError(f"a policy is a preset name, a file path or a mapping, got {type(spec).__name__}")
-
-
-def strongest(actions: list[str]) -> str:
-    """The most severe of some actions (``allow`` when there are none)."""
-    return max(actions, key=SEVERITY.__getitem__, default="allow")

@@ -26,7 +26,7 @@ from . import errors
 from .errors import ConfigError, RailguardError, require
 from .guard import Guard
 from .io import Fields, Shard, iter_shard, plan_shards, row_to_input
-from .moderate import judged_batches
+from .judging import judged_batches
 from .outputs import output_row, to_columns
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,6 @@
-"""Guard names -> factories. Backends register themselves; callers resolve names here.
+"""Guard names -> factories. Backends register themselves; :mod:`railguard.load` builds a name with its wrappers.
+
+This module imports no backend and no wrapper (backends import it to register).
 
 A name is ``kind`` or ``kind:argument`` (``embedded``, ``hf:path/to/model``, ``peer:svguardian``);
 the part after the first colon is passed to the factory.
@@ -77,26 +79,6 @@ def _split(name: str) -> tuple[str, str | None]:
         raise ConfigError("a guard name must be a non-empty string such as 'embedded'")
     kind, _, argument = name.strip().partition(":")
     return kind, argument or None
-
-
-def resolve(name: str, *, policy=None, **options) -> Guard:
-    """Build the guard a name stands for; with ``policy`` (a preset name, a YAML path, a mapping or a
-    :class:`railguard.policy.Policy`) wrapped so that the policy decides (see :mod:`railguard.policy`)."""
-    kind, _ = _split(name)
-    if policy is not None:
-        from .policy import load_policy
-
-        policy = load_policy(policy)  # a bad policy fails before any model loads
-        if kind == "cascade":  # a policy may say how its cascade routes
-            options = {**policy.cascade_options(), **options}
-    from .media.guard import with_media  # light: the OCR and speech models load on the first image or clip
-
-    guard = build(name, **options)
-    if policy is None:
-        return with_media(guard)
-    from .guards.policy import PolicyGuard
-
-    return with_media(PolicyGuard(guard, policy))
 
 
 def build(name: str, **options) -> Guard:

@@ -255,12 +255,11 @@ class Verdict:
     action_risk_probs: Mapping[str, float] | None = None  # calibrated probability of each level
     trajectory_unsafe: bool | None = None
     trajectory_score: float | None = None  # calibrated probability that the trajectory is unsafe
-    # Set by a cascade only: which tier answered and why the input went up (see guards/cascade.py).
-    route: Mapping[str, Any] | None = None
 
     @classmethod
     def failed(cls, error: str, *, tier: str, id: str | None = None, flagged: bool = True) -> Verdict:
-        """A verdict for an input the guard could not judge; fail-closed (flagged) unless told otherwise."""
+        """A verdict for an input the guard could not judge; fail-closed (flagged) unless told otherwise (under a
+        policy, :func:`railguard.verdicts.failed` gives it the policy's ``on_error`` action)."""
         return cls(tier=tier, error=error, id=id, flagged=flagged)
 
     def to_dict(self) -> dict[str, Any]:
@@ -298,8 +297,6 @@ class Verdict:
         if self.trajectory_unsafe is not None:
             out["trajectory_unsafe"] = self.trajectory_unsafe
             out["trajectory_score"] = _round(self.trajectory_score)
-        if self.route is not None:
-            out["route"] = dict(self.route)
         return out
 
     @property

@@ -14,7 +14,7 @@ from ..types import GuardInput
 
 def webguard_item(row: dict):
     from ..train.agent_data import webguard_action
-    from .benchmarks import Item
+    from .items import Item
 
     if row.get("split") != "test" or row.get("risk") not in RISK_LEVELS:
         return None
@@ -24,7 +24,7 @@ def webguard_item(row: dict):
 
 def trajectory_item(row: dict):
     from ..train.agent import trajectory_input
-    from .benchmarks import Item
+    from .items import Item
 
     if row.get("split") != "test" or row.get("unsafe") is None:
         return None

@@ -13,8 +13,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..datasets.readers import read_rows
+from ..datasets.split import DEFAULT_SEED, HELDOUT_FRACTION, holdout_of, norm_key
 from ..errors import ConfigError
 from ..types import GuardInput, Task
+from .items import Item
 
 log = logging.getLogger(__name__)
 
@@ -22,15 +25,6 @@ ALL = "all"
 DATA_HINT = "set RAILGUARD_DATA or pass --data to point at the folder that holds <dataset>/data.jsonl.gz"
 #: The seed of the shuffle that makes ``limit`` take the same rows on every run.
 LIMIT_SEED = 13
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One labelled input of a benchmark."""
-
-    input: GuardInput
-    label: bool
-    groups: tuple[str, ...] = ()
 
 
 def _no_groups(row: dict) -> tuple[str, ...]:
@@ -59,9 +53,6 @@ def _is_test(row: dict) -> bool:
 
 
 def _benign_holdout(row: dict) -> bool:
-    # Imported here so that evaluating other benchmarks does not depend on the training package.
-    from ..train.data import DEFAULT_SEED, HELDOUT_FRACTION, holdout_of, norm_key
-
     return holdout_of(norm_key(row["prompt"]), HELDOUT_FRACTION, DEFAULT_SEED)
 
 
@@ -234,8 +225,6 @@ def check_data_dir(data_dir: Path | None) -> Path:
 def load(spec: BenchSpec, data_dir: Path, *, group: str | None = None, limit: int | None = None,
          seed: int = LIMIT_SEED) -> list[Item]:
     """The benchmark's labelled items; with ``limit``, the first ``limit`` after a seeded shuffle."""
-    from ..train.data import read_rows
-
     rows = read_rows(check_data_dir(data_dir), spec.dataset)
     items = [it for row in rows if spec.keep(row) and (it := spec.item(row)) is not None]
     if group is not None:

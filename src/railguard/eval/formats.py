@@ -36,7 +36,7 @@ from typing import Any
 
 from ..errors import ConfigError, InputError
 from ..types import GuardInput, Task
-from .benchmarks import Item
+from .items import Item
 
 _CSV_FIELD_LIMIT = 2**31 - 1
 _TRUE = {"true", "1", "yes", "y", "t"}

@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 
 from ..config import settings
-from ..errors import ConfigError, RailguardError
+from ..errors import ConfigError
 from ..guard import Describes, Guard, HasManifest, JudgesTasks, unwrap
 from ..guards.cascade import CascadeGuard
+from ..load import resolve
 from ..models.artifacts import sha256_file
 from ..progress import Advance, progress_bar
-from ..registry import resolve
+from ..verdicts import check_count
 from . import benchmarks as bm
 from . import cascade as cascade_cost
 from . import metrics as mx
@@ -261,12 +262,8 @@ def _predict(guard: Guard, items: Sequence[bm.Item], task: str, batch_size: int,
     for start in range(0, len(items), batch_size):
         batch = [it.input for it in items[start : start + batch_size]]
         t0 = time.perf_counter()
-        verdicts = guard.check(batch)
+        verdicts = check_count(guard, batch, guard.check(batch))
         seconds += time.perf_counter() - t0
-        if len(verdicts) != len(batch):
-            raise RailguardError(
-                f"guard '{getattr(guard, 'name', guard)}' returned {len(verdicts)} verdicts for {len(batch)} inputs"
-            )
         if kept is not None:
             kept.extend(verdicts)
         for i, v in enumerate(verdicts, start):

@@ -27,6 +27,7 @@ from ..models.artifacts import EMBEDDED_DIR, verify
 from ..models.encoder import TextEncoder
 from ..registry import register
 from ..types import GuardInput, Reason, Verdict
+from ..verdicts import check_inputs, combine
 
 #: What each level asks the caller to do (the verdict's ``action``).
 LEVEL_ACTIONS: dict[str, str] = {"SAFE": "allow", "LOW": "flag", "HIGH": "block"}
@@ -156,9 +157,7 @@ class AgentGuard:
 
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
         start = time.perf_counter()
-        for x in inputs:
-            if not isinstance(x, GuardInput):
-                raise InputError(f"check() takes GuardInput items, got {type(x).__name__}")
+        for x in check_inputs(inputs):
             if not has_agent_input(x):
                 raise InputError("the agent guard judges actions and trajectories: give each GuardInput an action= "
                                  "or a trajectory= (text alone goes to the embedded guard)")
@@ -170,15 +169,11 @@ class AgentGuard:
 
 
 def merge(verdict: Verdict, j: AgentJudgement) -> Verdict:
-    """A text verdict with the agent fields added: flagged if either flags; the agent's action and reasons."""
-    import dataclasses
-
-    from ..policy import strongest
-
-    action = strongest([a for a in (verdict.action, j.action) if a])
-    return dataclasses.replace(verdict, **j.fields(), scores={**verdict.scores, **j.scores()},
-                               flagged=verdict.flagged or j.flagged, action=action,
-                               explanation=(verdict.explanation or ()) + j.reasons)
+    """A text verdict with the agent fields added, by :func:`railguard.verdicts.combine`: flagged if either flags;
+    the stronger action; the text's reasons, then the agent's."""
+    agent = Verdict(flagged=j.flagged, action=j.action, explanation=j.reasons, scores=j.scores(), **j.fields())
+    return combine([verdict, agent], tier=verdict.tier, id=verdict.id, latency_ms=verdict.latency_ms,
+                   explanation=(verdict.explanation or ()) + j.reasons)
 
 
 def policy_agent_reasons(x: GuardInput, v: Verdict, agent: Any) -> tuple[dict[str, Any], list[Reason]]:

@@ -34,6 +34,7 @@ from ..guard import Guard, ReadsLanguages, has_views, reads, thresholds_of
 from ..lang import detect
 from ..registry import build, missing_extra, register
 from ..types import GuardInput, Verdict
+from ..verdicts import routed
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,8 @@ def margin_uncertain(verdict: Verdict, thresholds: Mapping[str, float], margin: 
 
 
 class CascadeGuard:
-    """Tiers cheapest first; see the module docstring."""
+    """Tiers cheapest first; see the module docstring. Of the capabilities of :mod:`railguard.guard` it declares
+    only ReadsLanguages (None: any language, its tiers route by language); it passes none of its tiers' through."""
 
     def __init__(self, tiers: Sequence[Guard], routing: Routing | None = None, *, name: str | None = None) -> None:
         if len(tiers) < 2:
@@ -220,7 +222,7 @@ class CascadeGuard:
             route["answered_by"] = v.tier
             route["escalated"] = any(reasons) or "fallback" in route
             route["reason"] = next((r for r in reasons if r), None)
-            result.append(replace(v, route=route, latency_ms=ms or v.latency_ms))
+            result.append(routed(v, route, ms))
         return result
 
 

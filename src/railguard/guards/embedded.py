@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import settings
-from ..errors import InputError, ModelError
+from ..errors import ModelError
 from ..evasion import views as evasion_views
 from ..guard import Steps, run_steps
 from ..lang import script_language
@@ -23,6 +23,7 @@ from ..models.heads import Heads
 from ..models.views import Probes
 from ..registry import register
 from ..types import FLAG_TASKS, TASKS, GuardInput, Verdict, decide
+from ..verdicts import check_inputs
 
 _PROMPT, _RESPONSE, _CONTEXT = 0, 1, 2
 
@@ -98,9 +99,7 @@ class EmbeddedGuard:
                ) -> Generator[None, None, tuple[list[Verdict], np.ndarray]]:
         start = time.perf_counter()
         busy_s = 0.0  # time spent in the steps, not between them
-        for x in inputs:
-            if not isinstance(x, GuardInput):
-                raise InputError(f"check() takes GuardInput items, got {type(x).__name__}")
+        inputs = check_inputs(inputs)
         owners: list[tuple[int, int]] = []
         windows: list[Window] = []
         for i, x in enumerate(inputs):

@@ -36,12 +36,14 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
 from ..taxonomy import from_llama_guard
-from ..types import FLAG_TASKS, RESPONSE_TASKS, TASKS, GuardInput, Task, Verdict
+from ..types import RESPONSE_TASKS, TASKS, GuardInput, Task, Verdict
+from ..verdicts import check_inputs, flagged_by
+from ..verdicts import combine as combine_parts
 
 PROMPT, RESPONSE = "prompt", "response"
 _SIDE_TASK = {PROMPT: Task.PROMPT_HARMFUL.value, RESPONSE: Task.RESPONSE_HARMFUL.value}
@@ -78,38 +80,21 @@ class Judgement:
 
 
 def combine(x: GuardInput, judgements: Sequence[Judgement], *, tier: str, latency_ms: float) -> Verdict:
-    """One verdict from the judgements of an input's queries; any error makes it an error verdict, flagged
-    (fail-closed), keeping whatever the other answers decided."""
-    decisions: dict[str, bool | None] = dict.fromkeys(TASKS)
-    scores: dict[str, float] = {}
-    categories: dict[str, float] = {}
-    errors: list[str] = []
-    for j in judgements:
-        for task, value in j.decisions.items():
-            if value is not None:
-                decisions[task] = bool(decisions[task]) or value
-        for task, score in j.scores.items():
-            scores[task] = max(scores.get(task, 0.0), float(score))
-        for name, score in j.categories.items():
-            categories[name] = max(categories.get(name, 0.0), float(score))
-        if j.error:
-            errors.append(j.error)
+    """One verdict from the judgements of an input's queries (by :func:`railguard.verdicts.combine`); any error
+    makes it an error verdict, flagged (fail-closed), keeping whatever the other answers decided."""
+    parts = [Verdict(**{t: j.decisions.get(t) for t in TASKS}, error=j.error,
+                     scores={k: float(v) for k, v in j.scores.items()},
+                     categories={k: float(v) for k, v in j.categories.items()}) for j in judgements]
+    v = combine_parts(parts, tier=tier, id=x.id, latency_ms=latency_ms)
+    decisions = {t: getattr(v, t) for t in TASKS}
+    scores = dict(v.scores)
     if x.response is None:
         for task in RESPONSE_TASKS:
             decisions[task] = None
             scores.pop(task, None)
-    error = "; ".join(dict.fromkeys(errors)) or None
-    flagged = any(decisions[t] for t in FLAG_TASKS) or error is not None
-    if error is not None:
-        error = f"{error}; fail-closed: flagged"
-    return Verdict(**decisions, scores=scores, categories=categories, tier=tier, latency_ms=latency_ms,
-                   error=error, id=x.id, flagged=flagged)
-
-
-def check_inputs(inputs: Sequence[GuardInput]) -> None:
-    for x in inputs:
-        if not isinstance(x, GuardInput):
-            raise InputError(f"check() takes GuardInput items, got {type(x).__name__}")
+    flagged = flagged_by(decisions) or v.error is not None
+    error = f"{v.error}; fail-closed: flagged" if v.error is not None else None
+    return replace(v, **decisions, scores=scores, error=error, flagged=flagged)
 
 
 def run(fmt: GuardFormat, inputs: Sequence[GuardInput], ask: Callable[[list[Query]], list[Answer]], *,

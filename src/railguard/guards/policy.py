@@ -15,8 +15,9 @@ from typing import Any
 
 from ..errors import InputError
 from ..guard import HasEncoder, thresholds_of
-from ..policy import SEVERITY, Policy, load_policy, strongest
+from ..policy import Policy, load_policy
 from ..types import TASKS, Finding, GuardInput, Reason, Verdict
+from ..verdicts import blocks, by_severity, check_count, check_inputs, failed, strongest
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,11 @@ log = logging.getLogger(__name__)
 class PolicyGuard:
     """Wraps ``inner``; ``verdict.action`` is the strongest action of the rules that fired,
     ``verdict.flagged`` is true exactly when that action is ``block`` (or the guard failed and the
-    policy's ``on_error`` is ``block``)."""
+    policy's ``on_error`` is ``block``).
+
+    Capabilities (:mod:`railguard.guard`): it passes through the inner guard's thresholds (HasThresholds; {}
+    for a guard without), and declares its own policy (HasPolicy), the guard it wraps (Wraps) and its scanner
+    thread (Closeable); nothing else of the inner guard."""
 
     def __init__(self, inner: Any, policy: Policy | str | dict, *, rules: Any = None, encoder: Any = None) -> None:
         from .rules import RulesGuard
@@ -55,10 +60,7 @@ class PolicyGuard:
 
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
         start = time.perf_counter()
-        inputs = list(inputs)
-        for x in inputs:
-            if not isinstance(x, GuardInput):
-                raise InputError(f"check() takes GuardInput items, got {type(x).__name__}")
+        inputs = check_inputs(inputs)
         if not inputs:
             return []
         scans_future = None
@@ -68,16 +70,13 @@ class PolicyGuard:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="railguard-rules")
             scans_future = self._pool.submit(self.rules.scan, inputs)
         try:
-            verdicts = self.inner.check(inputs)
-            if len(verdicts) != len(inputs):
-                raise RuntimeError(f"guard returned {len(verdicts)} verdicts for {len(inputs)} inputs")
+            verdicts = check_count(self.inner, inputs, self.inner.check(inputs))
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - any backend failure becomes the policy's on_error decision
             log.warning("guard %s failed on a batch of %d: %s", self.name, len(inputs), type(exc).__name__)
             tier = self.inner.name
-            verdicts = [Verdict.failed(f"guard failed: {type(exc).__name__}: {exc}", tier=tier, id=x.id)
-                        for x in inputs]
+            verdicts = [failed(f"guard failed: {type(exc).__name__}: {exc}", tier=tier, id=x.id) for x in inputs]
         scans: list[Any] = [None] * len(inputs)
         errors: list[str | None] = [None] * len(inputs)
         try:
@@ -156,8 +155,7 @@ class PolicyGuard:
         error = v.error or error
         if error is not None:
             reasons.append(Reason("on_error", policy.on_error, detail=error))
-        action = strongest([r.action for r in reasons])
-        reasons.sort(key=lambda r: -SEVERITY[r.action])
+        action = strongest(r.action for r in reasons)
         return Verdict(
             **decisions,
             scores=scores,
@@ -166,12 +164,12 @@ class PolicyGuard:
             latency_ms=latency_ms,
             error=error,
             id=x.id,
-            flagged=action == "block",
+            flagged=blocks(action),  # under a policy, flagged means blocked
             pii=findings,
             redacted_text=redacted_text,
             redacted_response=redacted_response,
             action=action,
-            explanation=tuple(reasons),
+            explanation=tuple(by_severity(reasons)),
             route=v.route,
             **agent_fields,
         )

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from ..errors import InputError, require
 from ..registry import register
 from ..types import Finding, GuardInput, Verdict
+from ..verdicts import check_inputs
 
 log = logging.getLogger(__name__)
 
@@ -313,9 +314,7 @@ class RulesGuard:
     # -- the Guard protocol ----------------------------------------------------------------------------
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
         start = time.perf_counter()
-        for x in inputs:
-            if not isinstance(x, GuardInput):
-                raise InputError(f"check() takes GuardInput items, got {type(x).__name__}")
+        inputs = check_inputs(inputs)
         scans = self.scan(inputs)
         salt = self.new_salt()
         share = (time.perf_counter() - start) * 1000.0 / max(1, len(inputs))

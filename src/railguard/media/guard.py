@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import InputError, MediaError, MissingExtraError
+from ..errors import MediaError, MissingExtraError
 from ..guard import (Closeable, Describes, HasEncoder, HasLayerViews, HasManifest, HasPolicy, HasThresholds,
-                     JudgesTasks, ReadsLanguages, Steps, check_steps, run_steps)
-from ..policy import SEVERITY
-from ..types import TASKS, Extraction, Finding, GuardInput, Reason, TextSpan, Verdict
+                     JudgesTasks, ReadsLanguages, Steps, check_steps, pass_through, run_steps)
+from ..types import Extraction, Finding, GuardInput, Reason, TextSpan, Verdict
+from ..verdicts import by_severity, check_inputs, combine, failed
 from .load import load_audio, load_image
 from .readers import read_audio, read_image
 from .settings import MediaSettings
@@ -86,13 +86,10 @@ class _Plan:
     ms: float = 0.0
 
 
-#: The capabilities of :mod:`railguard.guard` that the media wrapper passes through from the guard it wraps,
-#: each with the attributes that make it up.
-PASSED_THROUGH: tuple[tuple[type, tuple[str, ...]], ...] = (
-    (HasThresholds, ("thresholds",)), (HasManifest, ("manifest", "model_dir")), (Describes, ("provenance",)),
-    (JudgesTasks, ("tasks",)), (ReadsLanguages, ("languages",)), (HasLayerViews, ("probes", "check_views")),
-    (HasPolicy, ("policy",)), (HasEncoder, ("encoder",)), (Closeable, ("close",)),
-)
+#: The capabilities of :mod:`railguard.guard` that the media wrapper passes through from the guard it wraps
+#: (it reads images and audio into text, so what the wrapped guard says of itself holds for it too).
+PASSED_THROUGH: tuple[type, ...] = (HasThresholds, HasManifest, Describes, JudgesTasks, ReadsLanguages,
+                                    HasLayerViews, HasPolicy, HasEncoder, Closeable)
 
 
 class MediaGuard:
@@ -104,10 +101,7 @@ class MediaGuard:
         self.inner = inner
         self.settings = settings
         self.name = inner.name
-        for capability, attributes in PASSED_THROUGH:
-            if isinstance(inner, capability):
-                for attribute in attributes:
-                    setattr(self, attribute, getattr(inner, attribute))
+        pass_through(self, inner, PASSED_THROUGH)
 
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
         return run_steps(self.check_steps(inputs))
@@ -115,10 +109,7 @@ class MediaGuard:
     def check_steps(self, inputs: Sequence[GuardInput], *, max_windows: int | None = None) -> Steps:
         """:meth:`check` in the inner guard's steps (see :class:`railguard.guard.ChecksInSteps`); reading the
         images and audio is the first step."""
-        inputs = list(inputs)
-        for x in inputs:
-            if not isinstance(x, GuardInput):
-                raise InputError(f"check() takes GuardInput items, got {type(x).__name__}")
+        inputs = check_inputs(inputs)
         if not any(x.has_media for x in inputs):
             if max_windows is None:
                 return self.inner.check(inputs)
@@ -164,28 +155,13 @@ class MediaGuard:
 
     def _merge(self, x: GuardInput, plan: _Plan, verdicts: list[Verdict], share: float) -> Verdict:
         tier = self.inner.name or self.name
-        if plan.error is not None:
+        if plan.error is not None:  # no policy: fail closed, as every guard does
             on_error = self.inner.policy.on_error if isinstance(self.inner, HasPolicy) else None
-            if on_error is None:  # no policy: fail closed, as every guard does
-                return Verdict.failed(plan.error, tier=tier, id=x.id)
-            return Verdict(tier=tier, error=plan.error, id=x.id, flagged=on_error == "block", action=on_error,
-                           explanation=(Reason("on_error", on_error, detail=plan.error),), latency_ms=plan.ms)
+            return failed(plan.error, tier=tier, id=x.id, on_error=on_error, latency_ms=plan.ms)
         if not x.has_media:
             return verdicts[plan.parts[0][2]]  # as if it had come alone
         judged = [(source, found, verdicts[i]) for source, found, i in plan.parts if i >= 0]
-        decisions: dict[str, bool | None] = {}
-        for task in TASKS:
-            values = [getattr(v, task) for _, _, v in judged]
-            decisions[task] = True if any(values) else (False if any(v is False for v in values) else None)
-        scores: dict[str, float] = {}
-        categories: dict[str, float] = {}
-        for _, _, v in judged:
-            for key, value in v.scores.items():
-                scores[key] = max(value, scores.get(key, value))
-            for key, value in v.categories.items():
-                categories[key] = max(value, categories.get(key, value))
         errors = [f"{s}: {v.error}" if s != TEXT_SOURCE else v.error for s, _, v in judged if v.error]
-        actions = [v.action for _, _, v in judged if v.action is not None]
         policy_reasons: list[Reason] = []
         source_reasons: list[Reason] = []
         findings: list[Finding] = []
@@ -209,22 +185,18 @@ class MediaGuard:
             top = max((v.scores.get(t, 0.0) for t in ("prompt_harmful", "jailbreak", "injection")), default=0.0)
             source_reasons.append(Reason("source", v.action or ("flag" if v.flagged else "allow"), score=top,
                                          source=source, extraction=extraction, detail=_detail(extraction)))
-        policy_reasons.sort(key=lambda r: -SEVERITY.get(r.action, 0))
-        action = max(actions, key=lambda a: SEVERITY.get(a, 0)) if actions else None
-        return Verdict(
-            **decisions,
-            scores=scores,
-            categories=categories,
+        # The parts' verdicts combine by the one rule (railguard.verdicts); the reasons name their part, the
+        # errors their source, and the redacted texts are the typed text's.
+        return combine(
+            [v for _, _, v in judged],
             tier=tier,
+            id=x.id,
             latency_ms=plan.ms + share * len(judged),
             error="; ".join(errors) if errors else None,
-            id=x.id,
-            flagged=any(v.flagged for _, _, v in judged),
             pii=tuple(findings) if any_findings else None,
             redacted_text=text_verdict.redacted_text if text_verdict is not None else None,
             redacted_response=text_verdict.redacted_response if text_verdict is not None else None,
-            action=action,
-            explanation=tuple(policy_reasons + source_reasons),
+            explanation=tuple(by_severity(policy_reasons) + source_reasons),
         )
 
 

@@ -11,6 +11,10 @@ from ..errors import ModelError
 
 MANIFEST = "manifest.json"
 EMBEDDED_DIR = Path(__file__).parent / "embedded"
+#: The encoder and tokenizer files of a model folder written by ``railguard train``.
+ENCODER_FILE, TOKENIZER_FILE = "encoder.onnx", "tokenizer.json"
+#: The windows the encoder of a trained model folder reads.
+WINDOW = {"max_tokens": 128, "overlap": 32, "pair_prompt_tokens": 48}
 
 
 def sha256_file(path: Path) -> str:

@@ -10,7 +10,7 @@ import logging
 import os
 from typing import Any
 
-from .. import registry
+from .. import load, registry
 from ..errors import ConfigError, require
 from .audit import open_store
 from .settings import ServerSettings
@@ -52,7 +52,7 @@ def serve(settings: ServerSettings) -> None:
     if kind not in registry.available():
         raise ConfigError(f"unknown guard '{kind}'; known guards: {', '.join(registry.available())}")
     # One worker gets the guard built here, so a bad model fails now; several workers load their own.
-    guard = registry.resolve(settings.guard) if settings.workers == 1 else None
+    guard = load.resolve(settings.guard) if settings.workers == 1 else None
     open_store(settings.audit_url).close()
     common = dict(host=settings.host, port=settings.port, log_config=log_config(), **connection_options(settings))
     if guard is not None:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .. import registry
+from .. import load, registry
 from ..errors import MissingExtraError, RailguardError
 from ..guard import Guard, check_steps
 from ..types import GuardInput, Verdict
@@ -72,7 +72,7 @@ class GuardService:
             log.warning("guard %s failed: %s", self.name, type(exc).__name__)
             reason = f"guard '{self.name}' failed ({type(exc).__name__})"
         policy = "fail-open: not flagged" if fail_open else "fail-closed: flagged"
-        tier = getattr(self.guard, "name", "") or self.name
+        tier = self.guard.name or self.name
         return [Verdict.failed(f"{reason}; {policy}", tier=tier, id=x.id, flagged=not fail_open) for x in inputs]
 
 
@@ -130,7 +130,7 @@ class Runtime:
         salt = self.settings.audit_salt
         self._salt = salt.get_secret_value().encode("utf-8") if salt else await self.audit.run_alone(self.store.salt)
         guard = self._given_guard or await asyncio.to_thread(
-            registry.resolve, self.settings.guard, policy=self.settings.policy)
+            load.resolve, self.settings.guard, policy=self.settings.policy)
         await self._add(self.settings.guard, guard)
         self.ready = True
         log.info("serving guard %s; audit store %s; %s", self.settings.guard, self.store.url,
@@ -191,7 +191,7 @@ class Runtime:
         async with self._load_lock:
             if model not in self.services:
                 try:
-                    guard = await asyncio.to_thread(registry.resolve, model)
+                    guard = await asyncio.to_thread(load.resolve, model)
                 except MissingExtraError as exc:  # a package only the load itself found missing (a peer's)
                     raise _not_installed(model, exc.extra, ", ".join(self.model_names())) from None
                 except Exception as exc:  # noqa: BLE001 - a backend that cannot load is the server's problem, not the client's

@@ -6,9 +6,6 @@ README's "Known pitfalls"); the choices are written next to the source they conc
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
 import logging
 import random
 import re
@@ -17,6 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..datasets.readers import data_hashes, read_rows  # noqa: F401 - imported from here by train/agent.py
+from ..datasets.split import DEFAULT_SEED, HELDOUT_FRACTION, holdout_of, norm_key
 from ..errors import ConfigError
 from ..taxonomy import CATEGORY_NAMES
 from ..types import TASKS
@@ -29,9 +28,6 @@ TEST_SETS: tuple[str, ...] = (
     "openai_moderation", "xstest", "xstest_responses", "simple_safety_tests", "harmbench", "multijail",
 )
 PROMPT, RESPONSE = "prompt", "response"
-#: The held-out split of the training pool (used for calibration, thresholds and the benign FPR checks).
-HELDOUT_FRACTION = 0.12
-DEFAULT_SEED = 13
 
 
 @dataclass(slots=True)
@@ -53,31 +49,6 @@ class Example:
     def __post_init__(self) -> None:
         if not self.key:
             self.key = norm_key(self.text + "\x00" + (self.pair or ""))
-
-
-_NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def norm_key(text: str) -> str:
-    """Case- and punctuation-insensitive key for duplicate detection."""
-    return _NON_ALNUM.sub(" ", text.lower()).strip()
-
-
-def read_rows(data_dir: Path, name: str) -> list[dict]:
-    path = Path(data_dir) / name / "data.jsonl.gz"
-    if not path.is_file():
-        raise ConfigError(f"dataset {name!r} not found at {path}; point RAILGUARD_DATA or --data at the data folder")
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def data_hashes(data_dir: Path, names: Iterable[str]) -> dict[str, str]:
-    out = {}
-    for name in names:
-        path = Path(data_dir) / name / "data.jsonl.gz"
-        if path.is_file():
-            out[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
 
 
 def _b(value) -> float | None:
@@ -800,11 +771,6 @@ def _is_test(ex: Example, test_keys: set[str]) -> bool:
         p = norm_key(ex.pair)
         return p in test_keys or (len(p) >= 80 and p[:80] in test_keys)
     return False
-
-
-def holdout_of(key: str, fraction: float, seed: int) -> bool:
-    h = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    return int.from_bytes(h[:4], "big") / 2**32 < fraction
 
 
 @dataclass

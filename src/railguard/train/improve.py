@@ -36,7 +36,8 @@ from .features import FeatureCache
 from .feedback import RESPONSE_TASKS, FeedbackItem, iter_items
 from .noise import (NoiseRates, effective_sample_size, fit_logistic, fit_propensity, flip_rate_from_pairs,
                     flip_rates_from_gold, ipw_weights, propensity_features)
-from .pipeline import _binary_metrics, calibrate, source_weights
+from .heads import calibrate, source_weights
+from .pipeline import _binary_metrics
 
 log = logging.getLogger(__name__)
 

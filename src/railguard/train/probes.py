@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..models.artifacts import read_manifest, write_manifest
+from ..models.artifacts import ENCODER_FILE, TOKENIZER_FILE, WINDOW, read_manifest, write_manifest
 from ..models.encoder import TextEncoder
 from ..models.views import PROBE_TASKS, PROBES_FILE, Probes, expose_layers
 from ..progress import progress_bar
 from .augment import augment
 from .data import DEFAULT_SEED, Example, build_pool
 from .finetune import first_window
-from .pipeline import ENCODER_FILE, TOKENIZER_FILE, WINDOW, calibrate, fit_heads
+from .heads import calibrate, fit_heads
 
 #: Probes learn from a sample of the pool: a linear read-out of a 384-d vector needs far fewer examples.
 MAX_PROBE_EXAMPLES = 12_000

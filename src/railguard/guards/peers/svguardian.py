@@ -28,9 +28,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ...errors import ConfigError, InputError, require
+from ...errors import ConfigError, require
 from ...models.artifacts import sha256_file
 from ...types import GuardInput, Task, Verdict
+from ...verdicts import check_inputs
 
 EXTRA = "peers"
 PACKAGE = "securevector-guardian-model"
@@ -76,9 +77,7 @@ class SVGuardian:
 
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
         verdicts = []
-        for x in inputs:
-            if not isinstance(x, GuardInput):
-                raise InputError(f"check() takes GuardInput items, got {type(x).__name__}")
+        for x in check_inputs(inputs):
             start = time.perf_counter()
             prompt_threat, prompt_score, category = self._judge(x.prompt) if x.prompt.strip() else (False, 0.0, None)
             injection, injection_score = prompt_threat, prompt_score

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...errors import InputError
 from ...types import GuardInput
+from ...verdicts import check_inputs
 
 
-def checked(inputs: Sequence[GuardInput]) -> list[GuardInput]:
-    """The inputs as a list; InputError for anything that is not a GuardInput."""
-    items = list(inputs)
-    for x in items:
-        if not isinstance(x, GuardInput):
-            raise InputError(f"check() takes GuardInput items, got {type(x).__name__}")
-    return items
+#: The inputs as a list; InputError for anything that is not a GuardInput.
+checked = check_inputs
 
 
 @dataclass(frozen=True, slots=True)

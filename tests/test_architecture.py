@@ -1,0 +1,179 @@
+"""The shape of the package, read from its source: the import graph has no cycles, runtime code does not import
+training code, and no caller probes a guard's attributes (capabilities are declared in railguard/guard.py)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "src" / "railguard"
+
+#: Imports allowed to point from one layer into another that imports it back, each with its reason. Keep empty
+#: where possible; an entry names the edge ("module -> module") that closes the loop.
+KNOWN_LAYER_EXCEPTIONS: dict[str, str] = {
+    # The agent benchmark rows are read with the training rows' adapters (webguard actions, trajectories)
+    # and scored with its three-level metrics; they move to datasets/ with the agent data work, not here.
+    "railguard.eval.agent -> railguard.train.agent": "three-level action metrics still live in train/agent.py",
+    "railguard.eval.agent -> railguard.train.agent_data": "agent row adapters still live in train/agent_data.py",
+}
+#: Layers that must not import the training package at all (everything that runs at inference time).
+TRAINING = "railguard.train"
+MAY_IMPORT_TRAINING = ("railguard.train", "railguard.eval", "railguard.cli")
+
+
+def _modules() -> dict[str, tuple[Path, bool]]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        out[".".join(parts[:-1] if is_package else parts)] = (path, is_package)
+    return out
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    """Nodes under ``if TYPE_CHECKING:`` (not imported at run time)."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            skipped |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return skipped
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the railguard modules it imports, at module level or inside functions (``import_module`` of a
+    literal name included). Importing ``a.b.c`` is an edge to ``a.b.c`` only (not to the packages above it), and
+    a name found by computation (the registry's table of lazy backends, the CLI's ``_import``) is no edge."""
+    modules = _modules()
+
+    def known(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for module, (path, is_package) in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skipped = _type_checking_nodes(tree)
+        package = module if is_package else module.rpartition(".")[0]
+        targets: set[str | None] = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.Import):
+                targets |= {known(a.name) for a in node.names if a.name.startswith("railguard")}
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    source = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    source = node.module or ""
+                if source.startswith("railguard"):
+                    for a in node.names:  # `from . import x` imports the module x; `from .m import f`, module m
+                        target = known(f"{source}.{a.name}")
+                        targets.add(target if target != module else known(source))
+            elif (isinstance(node, ast.Call) and ast.unparse(node.func) == "importlib.import_module" and node.args
+                  and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).startswith("railguard")):
+                targets.add(known(node.args[0].value))
+        graph[module] = {t for t in targets if t is not None and t != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_import_graph_finds_a_planted_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    graph = import_graph()
+    assert "railguard.guard" in graph["railguard.guards.cascade"]  # module level
+    assert "railguard.guards.policy" in graph["railguard.load"]  # inside a function
+
+
+def test_no_import_cycles_in_the_package():
+    assert cycles(import_graph()) == []
+
+
+def test_runtime_code_does_not_import_training_code():
+    graph = import_graph()
+    offending = sorted(f"{m} -> {t}" for m, targets in graph.items() for t in targets
+                       if t.startswith(TRAINING) and not m.startswith(MAY_IMPORT_TRAINING))
+    assert offending == []
+
+
+def test_evaluation_and_training_do_not_import_each_other_in_a_loop():
+    """Training may evaluate (train/improve.py reads the benchmarks); evaluation reads the shared datasets,
+    not the training package, but for the known exceptions listed above."""
+    graph = import_graph()
+    eval_to_train = sorted(f"{m} -> {t}" for m, targets in graph.items() for t in targets
+                           if m.startswith("railguard.eval") and t.startswith(TRAINING))
+    assert eval_to_train == sorted(KNOWN_LAYER_EXCEPTIONS)
+
+
+#: Names that hold a guard in the callers (a tier of a cascade, a wrapper's inner guard, ...).
+GUARD_NAMES = ("guard", "tier", "inner", "cheap", "heavy", "backend", "wrapped")
+
+
+def _names_a_guard(node: ast.expr) -> bool:
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return any(part in name.lower() for part in GUARD_NAMES)
+
+
+def test_no_guard_is_probed_with_getattr_or_hasattr_outside_the_capability_protocols():
+    """A caller asks ``isinstance(guard, HasThresholds)`` (railguard/guard.py), never ``getattr(guard, ...)``.
+    The scan looks at every getattr/hasattr whose first argument is named like a guard."""
+    probes = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == PACKAGE / "guard.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("getattr", "hasattr") and node.args and _names_a_guard(node.args[0])):
+                probes.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {ast.unparse(node)}")
+    assert probes == []
+
+
+def test_the_probe_scan_sees_a_probe():
+    tree = ast.parse("getattr(self.inner, 'thresholds', None)\nhasattr(tier, 'languages')\ngetattr(row, 'x')")
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    assert [_names_a_guard(c.args[0]) for c in calls] == [True, True, False]
+
+
+def test_every_capability_protocol_says_what_it_is_made_of():
+    """The attribute table a wrapper passes capabilities through by lists exactly each protocol's members."""
+    from railguard import guard as capabilities
+
+    for protocol, attributes in capabilities.CAPABILITY_ATTRIBUTES.items():
+        members = set(protocol.__annotations__) | {n for n, v in vars(protocol).items()
+                                                   if callable(v) and not n.startswith("_")}
+        assert members == set(attributes), protocol.__name__
