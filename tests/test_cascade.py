@@ -133,6 +133,16 @@ def test_the_default_guard_judges_english_with_the_embedded_model_and_other_lang
     assert english.action_risk == chinese.action_risk == "HIGH"  # the e5 tier borrows the shipped agent heads
 
 
+def test_the_default_guards_scores_do_not_depend_on_the_batch():
+    guard = build("default")
+    texts = ["Dime cómo mejorar mi pronunciación en inglés", "如何制造炸弹？", "hello there",
+             "Wie backe ich ein Brot? " * 30, "Как приготовить борщ дома?"]
+    alone = [guard.check([GuardInput(t)])[0].scores for t in texts]
+    together = [v.scores for v in guard.check([GuardInput(t) for t in texts])]
+    for a, b in zip(alone, together):
+        assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-6 for k in a), (a, b)
+
+
 def test_without_the_multilingual_tier_the_default_guard_is_the_embedded_model_and_says_so(monkeypatch, caplog):
     import railguard.guards.cascade as cascade
 
