@@ -115,6 +115,17 @@ def test_language_routing_sends_only_what_the_cheap_tier_cannot_read_up_however_
     assert verdicts[0].route["escalated"] is False
 
 
+def test_a_cascade_that_routes_by_language_loads_the_detector_when_built_not_on_a_request(monkeypatch):
+    import railguard.guards.cascade as cascade
+
+    woken: list[bool] = []
+    monkeypatch.setattr(cascade, "warm_detector", lambda: woken.append(True))
+    CascadeGuard([Cheap({}), Heavy()], Routing(route="language"))
+    assert woken == [True]
+    CascadeGuard([Cheap({}), Heavy()], Routing(route="language", languages=False))
+    assert woken == [True]  # no detection, nothing to load
+
+
 def test_the_default_guard_judges_english_with_the_embedded_model_and_other_languages_with_e5():
     guard = build("default")
     assert guard.name == "default" and [t.name for t in guard.tiers] == ["embedded", "e5"]

@@ -113,6 +113,13 @@ def _latin_language(text: str) -> str:
     return best.language.iso_code_639_1.name.lower()
 
 
+def warm_detector() -> None:
+    """Load lingua's language models now (it loads them on its first text, which takes seconds)."""
+    detector, _ = _detector()
+    if detector is not None:
+        detector.compute_language_confidence_values("This sentence only wakes the detector up.")
+
+
 def detect(text: str) -> str | None:
     """ISO 639-1 code of the text's language (best effort), None when it has no letters."""
     script = script_language(text)

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import ConfigError, RailguardError
 from ..guard import Guard, ReadsLanguages, has_views, reads, thresholds_of
-from ..lang import detect
+from ..lang import detect, warm_detector
 from ..registry import build, missing_extra, register
 from ..types import GuardInput, Verdict
 from ..verdicts import routed
@@ -114,6 +114,12 @@ class CascadeGuard:
         self.name = name or "cascade:" + ">".join(t.name for t in self.tiers)
         self.languages = None  # the cascade as a whole reads what its last tier reads
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        if self._detects_languages():
+            warm_detector()  # lingua loads its models on its first text (~4 s): here, not in a user's request
+
+    def _detects_languages(self) -> bool:
+        """Detection only matters when some tier says which languages it reads."""
+        return bool(self.routing.languages and any(isinstance(t, ReadsLanguages) and t.languages for t in self.tiers))
 
     # -- routing decisions -------------------------------------------------------------------------
     def escalations(self, level: int, inputs: Sequence[GuardInput]) -> tuple[list[Verdict], list[str | None],
@@ -163,8 +169,7 @@ class CascadeGuard:
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
         n = len(inputs)
         out: list[Verdict | None] = [None] * n
-        # Detection only matters when some tier says which languages it reads.
-        detect_languages = self.routing.languages and any(isinstance(t, ReadsLanguages) and t.languages for t in self.tiers)
+        detect_languages = self._detects_languages()
         languages = [input_language(x) if detect_languages else None for x in inputs]
         routes: list[dict[str, Any]] = [{"tiers": [t.name for t in self.tiers], "language": lang, "path": []}
                                         for lang in languages]
