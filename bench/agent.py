@@ -33,7 +33,7 @@ FALLBACK = [Action("click", target=t, url=u, element_tag="button") for t, u in (
 def actions(n: int) -> list[Action]:
     try:
         from railguard.config import settings
-        from railguard.train.agent_data import webguard_action
+        from railguard.datasets.agent import webguard_action
         from railguard.train.data import read_rows
 
         rows = [r for r in read_rows(settings().data_dir, "webguard") if r.get("split") == "test"]
@@ -46,7 +46,7 @@ def actions(n: int) -> list[Action]:
 def trajectories(n: int) -> list[list[dict]]:
     try:
         from railguard.config import settings
-        from railguard.train.agent import trajectory_input
+        from railguard.datasets.agent import trajectory_input
         from railguard.train.data import read_rows
 
         rows = [r for name in ("rjudge", "assebench_security") for r in read_rows(settings().data_dir, name)

@@ -10,12 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "railguard"
 
 #: Imports allowed to point from one layer into another that imports it back, each with its reason. Keep empty
 #: where possible; an entry names the edge ("module -> module") that closes the loop.
-KNOWN_LAYER_EXCEPTIONS: dict[str, str] = {
-    # The agent benchmark rows are read with the training rows' adapters (webguard actions, trajectories)
-    # and scored with its three-level metrics; they move to datasets/ with the agent data work, not here.
-    "railguard.eval.agent -> railguard.train.agent": "three-level action metrics still live in train/agent.py",
-    "railguard.eval.agent -> railguard.train.agent_data": "agent row adapters still live in train/agent_data.py",
-}
+KNOWN_LAYER_EXCEPTIONS: dict[str, str] = {}
 #: Layers that must not import the training package at all (everything that runs at inference time).
 TRAINING = "railguard.train"
 MAY_IMPORT_TRAINING = ("railguard.train", "railguard.eval", "railguard.cli")

@@ -13,6 +13,7 @@ from functools import lru_cache
 from .errors import ConfigError, InputError, MissingExtraError, ModelError, RailguardError
 from .actions import Action, Turn
 from .guard import Guard
+from .load import resolve as _resolve
 from .moderate import moderate_dataset
 from .types import TASKS, GuardInput, Task, Verdict
 
@@ -32,9 +33,7 @@ def load_guard(name: str = "default", *, policy=None, **options) -> Guard:
     ``policy`` (a preset such as ``"strict"``, a YAML file path, a mapping or a Policy) puts the guard
     under a policy: thresholds, actions, PII and secrets, custom categories (:mod:`railguard.policy`).
     """
-    from .load import resolve
-
-    return resolve(name, policy=policy, **options)
+    return _resolve(name, policy=policy, **options)
 
 
 @lru_cache(maxsize=4)

@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 
 from ..actions import RISK_LEVELS
+from ..datasets.agent import trajectory_input, webguard_action
 from ..errors import InputError
 from ..types import GuardInput
+from .items import Item
+from .metrics import action_metrics
 
 
 def webguard_item(row: dict):
-    from ..train.agent_data import webguard_action
-    from .items import Item
-
     if row.get("split") != "test" or row.get("risk") not in RISK_LEVELS:
         return None
     return Item(GuardInput(action=webguard_action(row), id=row.get("id")), row["risk"] == "HIGH",
@@ -23,9 +23,6 @@ def webguard_item(row: dict):
 
 
 def trajectory_item(row: dict):
-    from ..train.agent import trajectory_input
-    from .items import Item
-
     if row.get("split") != "test" or row.get("unsafe") is None:
         return None
     turns, _ = trajectory_input(row)
@@ -39,8 +36,6 @@ def trajectory_item(row: dict):
 
 def action_details(items: list, verdicts: list) -> dict[str, Any]:
     """SAFE/LOW/HIGH metrics of the verdicts' ``action_risk`` against the rows' level."""
-    from ..train.agent import action_metrics
-
     truth, pred = [], []
     for it, v in zip(items, verdicts):
         group = next((g for g in it.groups if g.startswith("webguard:")), None)

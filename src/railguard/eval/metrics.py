@@ -14,6 +14,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..actions import RISK_LEVELS
+
 #: Bins of the expected calibration error and of the reliability diagram.
 ECE_BINS = 15
 #: Bootstrap resamples for confidence intervals, and the seed that makes them repeatable.
@@ -205,3 +207,26 @@ _BOOT_METRICS = {
     "recall": lambda tp, fp, fn, tn: _safe_div(tp, tp + fn),
     "fpr": lambda tp, fp, fn, tn: _safe_div(fp, fp + tn),
 }
+
+
+def action_metrics(y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None = None) -> dict:
+    """Accuracy, macro-F1, HIGH recall/precision and the confusion matrix (rows: true, columns: predicted,
+    in RISK_LEVELS order); with ``weight``, each row counts by its weight. Macro-F1 is over the levels the
+    rows hold (a source with only HIGH rows is scored on HIGH alone)."""
+    w = np.ones(len(y)) if weight is None else weight
+    k = len(RISK_LEVELS)
+    cm = np.zeros((k, k))
+    for t, p, wi in zip(y, pred, w):
+        cm[t, p] += wi
+    f1s = []
+    for c in range(k):
+        tp, fp, fn = cm[c, c], cm[:, c].sum() - cm[c, c], cm[c, :].sum() - cm[c, c]
+        if cm[c, :].sum():
+            f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    high = RISK_LEVELS.index("HIGH")
+    out = {"n": int(len(y)), "accuracy": float(np.trace(cm) / cm.sum()) if cm.sum() else 0.0,
+           "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+           "high_recall": float(cm[high, high] / cm[high].sum()) if cm[high].sum() else 0.0,
+           "high_precision": float(cm[high, high] / cm[:, high].sum()) if cm[:, high].sum() else 0.0,
+           "confusion": [[round(float(v), 3) for v in row] for row in cm]}
+    return {k2: (round(v, 4) if isinstance(v, float) else v) for k2, v in out.items()}

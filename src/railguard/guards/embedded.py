@@ -59,6 +59,7 @@ class EmbeddedGuard:
         # (manifest "languages": null or [] means any language)
         languages = self.manifest.get("languages", ["en"])
         self.languages: tuple[str, ...] | None = tuple(languages) if languages else None
+        self._agent = None  # the agent heads, loaded with the first action or trajectory
 
     def _windows(self, x: GuardInput) -> list[tuple[int, Window]]:
         # Blank text says nothing: it gets no window and scores 0 rather than whatever [CLS][SEP] encodes to.
@@ -134,7 +135,7 @@ class EmbeddedGuard:
         """Inputs with an action or a trajectory also get the agent guard's fields (same encoder)."""
         from .agent import AgentGuard, merge
 
-        if getattr(self, "_agent", None) is None:
+        if self._agent is None:
             sha256 = self.manifest.get("files", {}).get(self.manifest["encoder"]["onnx"])
             agent = None
             if sha256 is not None:  # an encoder converted on this machine (e5) has no shipped hash

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..actions import RISK_LEVELS, Action, Turn, render_trajectory
+from ..actions import RISK_LEVELS, Action, render_trajectory
+from ..datasets.agent import trajectory_input
 from ..errors import ConfigError, require
 from ..models.agent_heads import (ACTION_FILE, FEATURES_VERSION, TOOL_ACTION_FILE, TRAJECTORY_FILE, ActionHead,
                                   TrajectoryHead, action_features, softmax, trajectory_features)
@@ -32,7 +33,8 @@ from ..models.artifacts import EMBEDDED_DIR, MANIFEST, read_manifest, sha256_fil
 from ..models.encoder import TextEncoder
 from ..progress import progress_bar
 from .agent_data import (ACTION_SOURCES, NON_COMMERCIAL, TRAJECTORY_SOURCES, ActionRow, TrajectoryRow, action_rows,
-                         heldout_groups, present, read_turns, trajectory_rows)
+                         heldout_groups, present, trajectory_rows)
+from ..eval.metrics import action_metrics
 from .data import DEFAULT_SEED, data_hashes
 from .embed_cache import EmbeddingCache
 
@@ -155,29 +157,6 @@ def _fit_action(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int):
     return lm.LogisticRegression(C=1.0, max_iter=5000, random_state=seed).fit(x, y, sample_weight=w)
 
 
-def action_metrics(y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None = None) -> dict:
-    """Accuracy, macro-F1, HIGH recall/precision and the confusion matrix (rows: true, columns: predicted,
-    in RISK_LEVELS order); with ``weight``, each row counts by its weight. Macro-F1 is over the levels the
-    rows hold (a source with only HIGH rows is scored on HIGH alone)."""
-    w = np.ones(len(y)) if weight is None else weight
-    k = len(RISK_LEVELS)
-    cm = np.zeros((k, k))
-    for t, p, wi in zip(y, pred, w):
-        cm[t, p] += wi
-    f1s = []
-    for c in range(k):
-        tp, fp, fn = cm[c, c], cm[:, c].sum() - cm[c, c], cm[c, :].sum() - cm[c, c]
-        if cm[c, :].sum():
-            f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-    high = RISK_LEVELS.index("HIGH")
-    out = {"n": int(len(y)), "accuracy": float(np.trace(cm) / cm.sum()) if cm.sum() else 0.0,
-           "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
-           "high_recall": float(cm[high, high] / cm[high].sum()) if cm[high].sum() else 0.0,
-           "high_precision": float(cm[high, high] / cm[:, high].sum()) if cm[:, high].sum() else 0.0,
-           "confusion": [[round(float(v), 3) for v in row] for row in cm]}
-    return {k2: (round(v, 4) if isinstance(v, float) else v) for k2, v in out.items()}
-
-
 def _choose_decision(probs: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     """The P(HIGH) threshold and the LOW margin with the best weighted macro-F1 among those keeping HIGH
     recall >= MIN_HIGH_RECALL on the out-of-fold predictions."""
@@ -294,11 +273,6 @@ def train_action_risk(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED
     meta.update(reliability={n: ACTION_SOURCES[n].reliability for n in tool_names},
                 data=data_hashes(data_dir, tool_names))
     return _update_manifest(out, "tool_action", meta)
-
-
-def trajectory_input(row: dict) -> tuple[tuple[Turn, ...], str | None]:
-    """A trajectory row's turns (as railguard Turns) and the agent's profile."""
-    return read_turns(row.get("trajectory")), row.get("profile")
 
 
 def trajectory_text(row: dict) -> str:

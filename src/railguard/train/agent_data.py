@@ -23,27 +23,23 @@ and ASSEBench reuse an instruction across many trajectories of both splits, each
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..actions import RISK_LEVELS, Action, Turn
-from ..errors import InputError
+from ..datasets.agent import parse_field, read_turns, webguard_action
 from .data import norm_key, read_rows
 
 HELDOUT_SHARE = 0.2
 #: A training instruction matching a test row on its first this-many normalised characters is dropped.
 DEDUP_PREFIX = 100
 NON_COMMERCIAL: frozenset[str] = frozenset({"agent_agentdam", "agent_wasp"})
-_ROLES = {"user": "user", "assistant": "agent", "agent": "agent", "tool": "environment", "environment": "environment"}
-
-
 @dataclass(frozen=True, slots=True)
 class ActionRow:
     """One proposed action with its risk level (an index into RISK_LEVELS)."""
@@ -80,18 +76,6 @@ class SourceSpec:
     cap: int | None = None
 
 
-def _parse(value: Any) -> Any:
-    """The data's nested fields are JSON or a Python literal written as text."""
-    if not isinstance(value, str):
-        return value
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            return parse(value)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            continue
-    return value
-
-
 def _after(text: str, marker: str) -> str:
     return text.split(marker, 1)[1].strip() if marker in text else text
 
@@ -108,16 +92,6 @@ def _tool_action(tool: str | None, arguments: str, task: str | None = None) -> A
 
 
 # ---- action sources: row -> (Action, level name, group, key) or None -------------------------------------------
-
-def webguard_action(row: dict) -> Action:
-    """A WebGuard row as the Action an agent would propose (its element description is annotator text,
-    not something an agent has, so it is left out)."""
-    kind = (row.get("action") or "click").lower()
-    return Action(kind=kind if kind in ("click", "type", "submit") else "click",
-                  target=row.get("target_text") or row.get("element_description") or "(no text)",
-                  url=row.get("url"), element_tag=row.get("tag_head"), page_title=row.get("page_title"),
-                  task=row.get("task"))
-
 
 def webguard_key(row: dict) -> str:
     return norm_key(f"{row.get('target_text') or ''} {row.get('url') or ''}")
@@ -136,7 +110,7 @@ def _st_webagentbench(row: dict):
     a URL is harmless unless a site's own policy says otherwise, which an action alone does not show)."""
     if row.get("risk") != "HIGH" or not any(k in (row.get("category") or "") for k in _ST_KEEP):
         return None
-    args = _parse(row.get("arguments")) or {}
+    args = parse_field(row.get("arguments")) or {}
     m = _ST_TASK.match(row.get("action_description") or "")
     task = m.group(1) if m else None
     if "sensitive_information" in row["category"]:
@@ -179,7 +153,7 @@ def _instruction_rows(row: dict):
     body = re.sub(r"^\s*\[[^\]]+\]\s*", "", text)
     for marker in ("Injected instruction (attacker goal):", "User task:", "Embodied household agent instruction:"):
         body = _after(body, marker)
-    args = _parse(row.get("arguments"))
+    args = parse_field(row.get("arguments"))
     if row.get("source") == "SafeAgentBench":
         plan = args.get("plan") if isinstance(args, dict) else None
         tool, group = "household_robot", (args.get("scene") if isinstance(args, dict) else None) or "?"
@@ -192,7 +166,7 @@ def _instruction_rows(row: dict):
 def _agent_safetybench(row: dict):
     if row.get("kind") != "action" or row.get("risk") not in RISK_LEVELS:
         return None
-    args = _parse(row.get("arguments"))
+    args = parse_field(row.get("arguments"))
     envs = args.get("environments") if isinstance(args, dict) else None
     env = envs[0].get("name") if envs and isinstance(envs[0], dict) else ""
     text = row.get("action_description") or ""
@@ -215,22 +189,6 @@ def _toolsword(row: dict):
 
 
 # ---- trajectory sources: row -> ((turns, profile), unsafe, group, key) or None --------------------------------
-
-def read_turns(raw: Any) -> tuple[Turn, ...]:
-    """A source's turns as railguard Turns (``assistant`` is the agent, ``tool`` the environment)."""
-    out = []
-    for t in _parse(raw) or ():
-        if not isinstance(t, Mapping):
-            continue
-        role = _ROLES.get(t.get("role"))
-        data = {k: t.get(k) for k in ("content", "thought", "action") if t.get(k) not in (None, "")}
-        if role and data:
-            try:
-                out.append(Turn(role, **data))
-            except InputError:
-                continue
-    return tuple(out)
-
 
 def first_user_key(turns: Iterable[Turn]) -> str:
     """What a trajectory is deduplicated on: the normalised start of its first user turn."""
