@@ -159,7 +159,9 @@ _EMAIL_OR_URL = re.compile(r"[^@\s]+@[^@\s]+\.[a-z]{2,}|[a-z][a-z0-9+.-]*://", r
 _LONE_LEET = re.compile(r"(?<!\S)[4@1](?!\S)")
 # Numeronyms ("i18n", "a11y", "l10n") and upper-case codes with digits ("A1B2C3", "X7Y9").
 _CODE = re.compile(r"[a-z]\d{2,}[a-z]{1,2}|(?=.*[A-Z])(?=(?:.*\d){2})[A-Z0-9]+")
+_UNIT = re.compile(r"\d+(?:[.,]\d+)?[a-zA-Z]{1,3}")  # "3pm", "16gb", "2nd"
 _LEAD = "\"'([{<*_#"
+_LEET_TEXT_WORDS = 3  # words mixing letters and leet characters that, as half of a text's words, make it leet
 _TRAIL = ".,;:?!\"')]}>*_"
 
 
@@ -181,29 +183,47 @@ def _leet_edits(text: str) -> list[_Edit]:
         end = min((i for i in (text.find(c, m.end()) for c in " \t\n") if i >= 0), default=len(text))
         spans[start] = end
     leet = [(s, e) for s, e in spans.items() if _leet_token(text[s:e])]
+    if not spans:
+        return []
+    tokens = list(_TOKEN.finditer(text))
+    loose = [(m.start(), m.end()) for m in tokens if _short_leet(m.group(), codes=True)]
+    leetish = sum(_leetish(m.group()) for m in tokens)
+    # A leet text: two words that are plainly leet, or most of its words mixing letters with leet characters
+    # ("H0w d0 1 g37 4 7w3lv3 y34r 0ld"). There short words ("h0w", "d0"), words that would pass for codes
+    # ("c4570r", "y34r") and lone "4" / "@" are leet too.
+    leet_text = len(leet) >= 2 or (leetish >= _LEET_TEXT_WORDS and 2 * leetish >= len(tokens))
+    if leet_text:
+        leet = sorted(set(leet) | set(loose))
     if not leet:
         return []
-    if len(leet) >= 2:  # a leet text: short words ("h0w", "d0") and lone "4" / "@" are leet too ("m4k3 4 b0mb")
-        leet = sorted(set(leet) | {(m.start(), m.end()) for m in _TOKEN.finditer(text) if _short_leet(m.group())})
     edits = []
     for s, e in leet:
         word = text[s:e]
         start = s + len(word) - len(word.lstrip(_LEAD))
         end = e - (len(word) - len(word.rstrip(_TRAIL)))
         edits.append(_Edit(start, end, "".join(_LEET.get(c, c) for c in text[start:end])))
-    if len(leet) >= 2:
+    if leet_text:
         edits += [_Edit(m.start(), m.end(), _LEET[m.group()]) for m in _LONE_LEET.finditer(text)]
     return _non_overlapping(edits)
 
 
-def _short_leet(token: str) -> bool:
-    """In a text already written in leetspeak: a word of letters and leet characters, any length ("h0w")."""
+def _short_leet(token: str, *, codes: bool = False) -> bool:
+    """In a text already written in leetspeak: a word of letters and leet characters, any length ("h0w");
+    ``codes`` counts words shaped like numeronyms or codes ("c4570r", "y34r") too."""
     core = token.lstrip(_LEAD).rstrip(_TRAIL)
-    if len(core) < 2 or _EMAIL_OR_URL.search(core) or _CODE.fullmatch(core):
+    if len(core) < 2 or _EMAIL_OR_URL.search(core) or (not codes and _CODE.fullmatch(core)):
         return False
     if not any(c.isalpha() for c in core):
         return len(core) <= 3 and all(c in _LEET for c in core)  # "47" (at) between leet words
     return bool(_LEET_CHARS.search(core)) and all(c.isalpha() or c in _LEET for c in core)
+
+
+def _leetish(token: str) -> bool:
+    """A word that counts towards calling a text leet: letters mixed with leet characters, lower case somewhere
+    ("g37", "y34r"), not an amount with a unit ("3pm", "16gb") nor a code in capitals ("A1", "4GB")."""
+    core = token.lstrip(_LEAD).rstrip(_TRAIL)
+    return (_short_leet(core, codes=True) and any(c.islower() for c in core) and not _UNIT.fullmatch(core)
+            and any(c.isalpha() for c in core))
 
 
 def fold_leet(text: str) -> str:
