@@ -86,6 +86,20 @@ def test_benign_lookalikes_are_benign_for_every_prompt_head_and_cover_ordinary_s
         assert sense in texts
 
 
+def test_contrast_requests_pair_each_subject_with_benign_and_harmful_asks():
+    from railguard.train.templates import contrast_requests
+
+    examples = contrast_requests(random.Random(5))
+    harmful = [ex for ex in examples if ex.targets["prompt_harmful"] == 1.0]
+    benign = [ex for ex in examples if ex.targets["prompt_harmful"] == 0.0]
+    assert len(benign) > 3 * len(harmful) > 0  # mostly negatives, with neighbours so the topic alone decides nothing
+    assert all(any(ex.targets[c] == 1.0 for c in ("hate", "weapons", "self_harm", "privacy")) for ex in harmful)
+    assert not any(v for ex in benign for v in ex.targets.values())
+    for subject in ("refugees", "crossbow", "suicidal", "doxxing"):  # both sides talk about the same things
+        assert any(subject in ex.text.lower() for ex in benign)
+    assert any("refugees" in ex.text.lower() for ex in harmful) and any("crossbow" in ex.text.lower() for ex in harmful)
+
+
 def test_response_prefixes_keep_the_whole_answers_labels():
     answer = "Sure. First get the parts. Then put them together. Finally test it."
     ex = Example(text="how to build it", pair=answer, targets={"response_harmful": 1.0, "refusal": 0.0},
