@@ -31,6 +31,11 @@ that fired with their score and threshold.
 
 ``extends`` merges: mappings key by key (the child wins), lists replaced whole, custom categories by name.
 Naming ``pii`` or ``secrets`` in a file switches it on unless that file says ``enabled: false``.
+
+The package: :mod:`.schema` declares every section and field once (one validator and one merger walk it),
+:mod:`.load` reads presets and YAML files with the line of every field and resolves ``extends``, :mod:`.model`
+holds the values (:class:`Policy` and its rules). The wrapper that applies a policy is
+:class:`railguard.guards.policy.PolicyGuard`, built by :func:`railguard.load.under_policy`.
 """
 
 from __future__ import annotations

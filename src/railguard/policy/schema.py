@@ -52,6 +52,8 @@ def _is_number(value: Any) -> bool:
 class Leaf:
     """A single value; ``merge`` replaces the base's with the child's."""
 
+    __slots__ = ()
+
     def check(self, value: Any, path: Where, at: ErrorAt) -> Any:
         raise NotImplementedError
 
@@ -205,7 +207,7 @@ class Record:
     record gets by being written at all (naming ``pii`` switches it on); ``whole``: a child's record replaces
     its base's instead of merging key by key."""
 
-    fields: Mapping[str, Any]
+    fields: Mapping[str, Spec]
     required: tuple[str, ...] = ()
     when_named: Mapping[str, Any] = field(default_factory=dict)
     whole: bool = False
@@ -285,6 +287,9 @@ class Listing:
         by_key = {entry[self.key]: entry for entry in base}
         by_key.update({entry[self.key]: entry for entry in child})
         return list(by_key.values())
+
+
+Spec = Leaf | Record | Table | Listing
 
 
 # --- the policy file -----------------------------------------------------------------------------------
