@@ -155,9 +155,9 @@ def test_the_default_guards_scores_do_not_depend_on_the_batch():
 
 
 def test_without_the_multilingual_tier_the_default_guard_is_the_embedded_model_and_says_so(monkeypatch, caplog):
-    import railguard.guards.cascade as cascade
+    import railguard.load as load  # where the default guard is composed
 
-    monkeypatch.setattr(cascade, "missing_extra", lambda kind: "multilingual")
+    monkeypatch.setattr(load, "missing_extra", lambda kind: "multilingual")
     with caplog.at_level("WARNING"):
         guard = build("default")
     assert guard.name == "embedded" and "English text only" in caplog.text
@@ -239,3 +239,17 @@ def test_a_k_beyond_the_number_of_views_means_all_views_must_hesitate():
     guard, _, heavy = _cascade(route="hesitation", k=10, margin=0.15)
     verdicts = guard.check([GuardInput("torn"), GuardInput("final only unsure")])
     assert heavy.seen == ["torn"] and "k=4" in verdicts[0].route["reason"]
+
+
+def test_guards_made_of_guards_are_composed_by_the_loader_the_registry_only_names_them():
+    from test_architecture import import_graph
+
+    from railguard.registry import available, name_missing_extra
+
+    graph = import_graph()
+    assert not {t for t in graph["railguard.registry"] if t.startswith("railguard.guards") or t == "railguard.load"}
+    assert "railguard.registry" not in graph["railguard.guards.cascade"]  # the cascade guard is handed its tiers
+    assert {"cascade", "default"} <= set(available())
+    guard = build("cascade:test-cheap>test-heavy", k=2)
+    assert isinstance(guard, CascadeGuard) and [t.name for t in guard.tiers] == ["cheap", "heavy"]
+    assert guard.routing.k == 2 and name_missing_extra("cascade:test-cheap>test-heavy") is None

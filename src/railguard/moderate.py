@@ -85,7 +85,7 @@ def _same(guard: Guard) -> Guard:
 
 
 def _with_policy(guard: Guard, policy) -> Guard:
-    from .guards.policy import PolicyGuard
+    from .load import under_policy as PolicyGuard  # it builds the scanner and scorer the policy needs
 
     return PolicyGuard(guard, policy)
 

@@ -1,6 +1,8 @@
-"""Guard names -> factories. Backends register themselves; :mod:`railguard.load` builds a name with its wrappers.
+"""Guard names -> factories, and nothing else. Backends register themselves; :mod:`railguard.load` registers the
+guards made of guards (``cascade``, ``default``: it composes them from guards built by name) and builds a name
+with its wrappers.
 
-This module imports no backend and no wrapper (backends import it to register).
+This module imports no backend, no composition and no wrapper (they import it to register).
 
 A name is ``kind`` or ``kind:argument`` (``embedded``, ``hf:path/to/model``, ``peer:svguardian``);
 the part after the first colon is passed to the factory.
@@ -34,8 +36,8 @@ class Needs:
 _NEEDS: dict[str, Needs] = {}
 # Backends that live in their own module, imported only when their name is asked for.
 _LAZY_MODULES: dict[str, str] = {
-    "cascade": "railguard.guards.cascade",
-    "default": "railguard.guards.cascade",
+    "cascade": "railguard.load",  # guards made of guards are composed by the loader
+    "default": "railguard.load",
     "embedded": "railguard.guards.embedded",
     "e5": "railguard.guards.e5",
     "peer": "railguard.guards.peers",

