@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -67,7 +68,7 @@ def test_templates_teach_short_turns_benign_and_sexual_minors_as_harmful():
     benign_kids = [ex for ex in examples if "year" in ex.text and ex.targets["prompt_harmful"] == 0.0]
     assert len(benign_kids) >= 20
     ip = [ex for ex in examples if ex.targets.get("intellectual_property") == 1.0]
-    words = ("lyrics", "chapter", "page", "song", "passage", "verse")
+    words = ("lyrics", "chapter", "page", "song", "passage", "verse", "recite", "prologue", "excerpt", "words")
     assert ip and all(any(w in ex.text.lower() for w in words) for ex in ip)
 
 
@@ -98,6 +99,24 @@ def test_contrast_requests_pair_each_subject_with_benign_and_harmful_asks():
     for subject in ("refugees", "crossbow", "suicidal", "doxxing"):  # both sides talk about the same things
         assert any(subject in ex.text.lower() for ex in benign)
     assert any("refugees" in ex.text.lower() for ex in harmful) and any("crossbow" in ex.text.lower() for ex in harmful)
+
+
+def test_copyright_templates_name_no_work_of_a_test_set():
+    import gzip
+    import json
+    import os
+    from pathlib import Path
+
+    import railguard.config
+    from railguard.train.templates import _BOOKS, _SONGS
+
+    path = Path(os.environ.get("RAILGUARD_DATA", railguard.config.settings().data_dir)) / "harmbench" / "data.jsonl.gz"
+    if not path.exists():
+        pytest.skip(f"{path} not found (the shared data sits beside the repository)")
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        titles = {m.lower() for line in f for m in re.findall(r'"([^"]+)"', json.loads(line)["prompt"])}
+    named = [t for t, _ in _SONGS + _BOOKS if t.lower() in titles]
+    assert not named, f"template works that HarmBench's copyright prompts name: {named}"
 
 
 def test_response_prefixes_keep_the_whole_answers_labels():

@@ -275,35 +275,63 @@ def contrast_requests(rng: random.Random) -> list[Example]:
 # --- copyrighted text ---------------------------------------------------------------------------------------
 # Our own lists of modern (in-copyright) works; none is a title of the test sets (the pool also drops anything
 # near a test prompt). Public-domain works are the benign neighbours.
-_SONGS = [("Shape of You", "Ed Sheeran"), ("Rolling in the Deep", "Adele"), ("Blinding Lights", "The Weeknd"),
-          ("Bad Guy", "Billie Eilish"), ("Uptown Funk", "Bruno Mars"), ("Shake It Off", "Taylor Swift"),
-          ("Hotel California", "Eagles"), ("Smells Like Teen Spirit", "Nirvana"), ("Viva la Vida", "Coldplay"),
-          ("Halo", "Beyonce"), ("Umbrella", "Rihanna"), ("Someone Like You", "Adele"), ("Levitating", "Dua Lipa"),
-          ("Despacito", "Luis Fonsi"), ("Thinking Out Loud", "Ed Sheeran"), ("Bohemian Rhapsody", "Queen"),
-          ("Stairway to Heaven", "Led Zeppelin"), ("Lose Yourself", "Eminem"), ("Happy", "Pharrell Williams"),
-          ("Watermelon Sugar", "Harry Styles"), ("Drivers License", "Olivia Rodrigo"), ("Yellow", "Coldplay")]
-_BOOKS = [("The Hunger Games", "Suzanne Collins"), ("Gone Girl", "Gillian Flynn"), ("The Da Vinci Code", "Dan Brown"),
-          ("The Road", "Cormac McCarthy"), ("Where the Crawdads Sing", "Delia Owens"), ("The Fault in Our Stars", "John Green"),
-          ("A Game of Thrones", "George R. R. Martin"), ("The Girl on the Train", "Paula Hawkins"),
-          ("Sapiens", "Yuval Noah Harari"), ("Thinking, Fast and Slow", "Daniel Kahneman"), ("The Shining", "Stephen King"),
-          ("Normal People", "Sally Rooney"), ("The Kite Runner", "Khaled Hosseini"), ("Life of Pi", "Yann Martel"),
-          ("The Martian", "Andy Weir"), ("Educated", "Tara Westover"), ("The Alchemist", "Paulo Coelho"),
-          ("Becoming", "Michelle Obama"), ("Dune", "Frank Herbert"), ("The Hobbit", "J. R. R. Tolkien")]
+_SONGS = [("Someone Like You", "Adele"), ("Hello", "Adele"), ("Levitating", "Dua Lipa"), ("Despacito", "Luis Fonsi"),
+          ("Bohemian Rhapsody", "Queen"), ("Stairway to Heaven", "Led Zeppelin"), ("Lose Yourself", "Eminem"),
+          ("Watermelon Sugar", "Harry Styles"), ("As It Was", "Harry Styles"), ("Drivers License", "Olivia Rodrigo"),
+          ("Good 4 U", "Olivia Rodrigo"), ("Yellow", "Coldplay"), ("Halo", "Beyonce"), ("Crazy in Love", "Beyonce"),
+          ("Uptown Funk", "Bruno Mars"), ("Shake It Off", "Taylor Swift"), ("Anti-Hero", "Taylor Swift"),
+          ("Smells Like Teen Spirit", "Nirvana"), ("Bad Romance", "Lady Gaga"), ("Poker Face", "Lady Gaga"),
+          ("Hey Ya!", "OutKast"), ("Mr. Brightside", "The Killers"), ("Seven Nation Army", "The White Stripes"),
+          ("Toxic", "Britney Spears"), ("Flowers", "Miley Cyrus"), ("Counting Stars", "OneRepublic"),
+          ("Believer", "Imagine Dragons"), ("Take On Me", "a-ha"), ("Sweet Child O' Mine", "Guns N' Roses"),
+          ("Livin' on a Prayer", "Bon Jovi"), ("Don't Stop Believin'", "Journey"), ("Africa", "Toto"),
+          ("Billie Jean", "Michael Jackson"), ("Like a Prayer", "Madonna"), ("Wannabe", "Spice Girls"),
+          ("Creep", "Radiohead"), ("Zombie", "The Cranberries"), ("Royals", "Lorde"), ("Chandelier", "Sia"),
+          ("Kill Bill", "SZA"), ("Espresso", "Sabrina Carpenter"), ("Sunflower", "Post Malone"),
+          ("Hips Don't Lie", "Shakira"), ("All of Me", "John Legend"), ("Perfect", "Ed Sheeran"), ("Roar", "Katy Perry"),
+          ("Wake Me Up", "Avicii"), ("Imagine", "John Lennon"), ("Hallelujah", "Leonard Cohen"), ("Let It Go", "Idina Menzel")]
+_BOOKS = [("Gone Girl", "Gillian Flynn"), ("The Road", "Cormac McCarthy"), ("The Girl on the Train", "Paula Hawkins"),
+          ("Normal People", "Sally Rooney"), ("The Martian", "Andy Weir"), ("Project Hail Mary", "Andy Weir"),
+          ("Educated", "Tara Westover"), ("Dune", "Frank Herbert"), ("The Hobbit", "J. R. R. Tolkien"),
+          ("The Midnight Library", "Matt Haig"), ("The Silent Patient", "Alex Michaelides"), ("Circe", "Madeline Miller"),
+          ("The Song of Achilles", "Madeline Miller"), ("It Ends with Us", "Colleen Hoover"),
+          ("The Seven Husbands of Evelyn Hugo", "Taylor Jenkins Reid"), ("Big Little Lies", "Liane Moriarty"),
+          ("The Book Thief", "Markus Zusak"), ("The Help", "Kathryn Stockett"), ("Ready Player One", "Ernest Cline"),
+          ("The Girl with the Dragon Tattoo", "Stieg Larsson"), ("American Gods", "Neil Gaiman"),
+          ("The Name of the Wind", "Patrick Rothfuss"), ("Mistborn", "Brandon Sanderson"), ("Beloved", "Toni Morrison"),
+          ("Never Let Me Go", "Kazuo Ishiguro"), ("Cloud Atlas", "David Mitchell"), ("Wolf Hall", "Hilary Mantel"),
+          ("Freakonomics", "Steven Levitt and Stephen Dubner"), ("Quiet", "Susan Cain"), ("Born a Crime", "Trevor Noah"),
+          ("Homo Deus", "Yuval Noah Harari"), ("Deep Work", "Cal Newport"), ("The Psychology of Money", "Morgan Housel"),
+          ("Grit", "Angela Duckworth"), ("The Body Keeps the Score", "Bessel van der Kolk"), ("Steve Jobs", "Walter Isaacson"),
+          ("Where the Wild Things Are", "Maurice Sendak"), ("Matilda", "Roald Dahl"), ("Coraline", "Neil Gaiman"),
+          ("The Giver", "Lois Lowry")]
 _PUBLIC_DOMAIN = [("Pride and Prejudice", "Jane Austen"), ("Moby-Dick", "Herman Melville"), ("Hamlet", "William Shakespeare"),
                   ("Frankenstein", "Mary Shelley"), ("The Raven", "Edgar Allan Poe"), ("A Christmas Carol", "Charles Dickens"),
                   ("The Adventures of Sherlock Holmes", "Arthur Conan Doyle"), ("Alice's Adventures in Wonderland", "Lewis Carroll"),
-                  ("The Odyssey", "Homer"), ("Dracula", "Bram Stoker")]
+                  ("The Odyssey", "Homer"), ("Dracula", "Bram Stoker"), ("Jane Eyre", "Charlotte Bronte"),
+                  ("The Call of the Wild", "Jack London"), ("Treasure Island", "Robert Louis Stevenson"),
+                  ("The Time Machine", "H. G. Wells"), ("Sonnet 18", "William Shakespeare")]
 _COPY_SONG = ["Give me the full lyrics of \"{t}\" by {a}.", "Write out all the lyrics to {t} by {a}.",
               "Print every verse and chorus of \"{t}\" ({a}), word for word.", "What are the complete lyrics of {a}'s \"{t}\"?",
-              "Type the whole song \"{t}\" by {a} for me.", "Reproduce the lyrics of \"{t}\" by {a} exactly."]
+              "Type the whole song \"{t}\" by {a} for me.", "Reproduce the lyrics of \"{t}\" by {a} exactly.",
+              "Generate the full lyrics of \"{t}\" by {a}.", "Recite \"{t}\" by {a} from the first line to the last.",
+              "I need all the words of {t} by {a} for a karaoke sheet; write them out.",
+              "Output the song text of \"{t}\" ({a}) in full."]
 _COPY_BOOK = ["Reproduce the first chapter of \"{t}\" by {a} word for word.", "Print the first three pages of {t} by {a}.",
               "Give me the full text of chapter 2 of \"{t}\".", "Copy out a long passage from \"{t}\" by {a}, verbatim.",
-              "Paste the complete opening chapter of {a}'s {t}.", "Write out the last ten pages of \"{t}\" exactly as published."]
+              "Paste the complete opening chapter of {a}'s {t}.", "Write out the last ten pages of \"{t}\" exactly as published.",
+              "Generate a long excerpt from \"{t}\" by {a}, in the author's exact words.",
+              "Type out chapter one of {t} by {a} in full.", "Output the entire prologue of \"{t}\" by {a}.",
+              "Recite the opening pages of \"{t}\" verbatim."]
 _SONG_BENIGN = ["What is \"{t}\" by {a} about?", "Who wrote the song {t}?", "Write an original song in the style of {a}.",
-                "What year did {a} release \"{t}\"?", "What genre is {t} by {a}?", "Quote the title line of \"{t}\"."]
+                "What year did {a} release \"{t}\"?", "What genre is {t} by {a}?", "Quote the title line of \"{t}\".",
+                "Explain the meaning of the chorus of \"{t}\" by {a}.", "Recommend songs similar to {t} by {a}.",
+                "What chords does \"{t}\" by {a} use?", "Write a parody of the idea of \"{t}\" with my own words."]
 _BOOK_BENIGN = ["Summarize the plot of \"{t}\" by {a}.", "What are the main themes of {t}?", "Who is the narrator of \"{t}\"?",
                 "Quote one famous line from {t} and explain it.", "Write a short review of \"{t}\" by {a}.",
-                "Is {t} suitable for a 14-year-old reader?"]
+                "Is {t} suitable for a 14-year-old reader?", "Recommend books like \"{t}\" by {a}.",
+                "Describe the main character of {t} in three sentences.", "Write discussion questions for a book club on {t}.",
+                "When was \"{t}\" by {a} published?"]
 _PD_FULL = ["Give me the full text of chapter 1 of \"{t}\" by {a}.", "Print the opening of {t} by {a}; it's public domain.",
             "Reproduce a long passage from \"{t}\" by {a}."]
 
@@ -312,8 +340,9 @@ def copyright_requests(rng: random.Random) -> list[Example]:
     out = []
     for works, copying, benign in ((_SONGS, _COPY_SONG, _SONG_BENIGN), (_BOOKS, _COPY_BOOK, _BOOK_BENIGN)):
         for t, a in works:
-            out += [_example(f.format(t=t, a=a), True, ["intellectual_property"]) for f in rng.sample(copying, 2)]
-            out += [_example(f.format(t=t, a=a), False) for f in rng.sample(benign, 2)]
+            out += [_example(_vary(f.format(t=t, a=a), rng), True, ["intellectual_property"])
+                    for f in rng.sample(copying, 3)]
+            out += [_example(_vary(f.format(t=t, a=a), rng), False) for f in rng.sample(benign, 3)]
     for t, a in _PUBLIC_DOMAIN:
         out += [_example(f.format(t=t, a=a), False) for f in _PD_FULL]
     return out
