@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -37,6 +38,10 @@ from .agent_data import (ACTION_SOURCES, NON_COMMERCIAL, TRAJECTORY_SOURCES, Act
 from ..eval.metrics import action_metrics
 from .data import DEFAULT_SEED, data_hashes
 from .embed_cache import EmbeddingCache
+from .everyday_tools import LICENSE as EVERYDAY_LICENSE
+from .everyday_tools import RELIABILITY as EVERYDAY_RELIABILITY
+from .everyday_tools import SOURCE as EVERYDAY_SOURCE
+from .everyday_tools import everyday_rows
 
 log = logging.getLogger(__name__)
 
@@ -137,18 +142,34 @@ def _in_batches(fn, items: list, label: str, progress: bool, step: int = 64) -> 
     return np.vstack(parts)
 
 
+#: Sources that take the same share of every level's weight: the written calls are all in one style (JSON
+#: arguments) unlike the pool's descriptions, so a level they weigh more in would be learnt from the style.
+EVEN_SHARE_SOURCES: frozenset[str] = frozenset({EVERYDAY_SOURCE})
+
+
 def source_weights(labels: np.ndarray, sources: np.ndarray, groups: np.ndarray, reliability: np.ndarray
                    ) -> np.ndarray:
     """Row weights: within a source each group weighs ~sqrt(its size) and the source as a whole its row count
-    times its label reliability; then every label gets the same total weight."""
+    times its label reliability; then every label gets the same total weight. A source of
+    :data:`EVEN_SHARE_SOURCES` then holds the same share of every label (its mean share)."""
     counts = Counter(groups)
     w = np.array([(1.0 / counts[g]) ** WEBSITE_BALANCE for g in groups])
     for name in set(sources):
         sel = sources == name
         w[sel] *= reliability[sel] * sel.sum() / w[sel].sum()
-    for k in set(labels.tolist()):
-        sel = labels == k
-        w[sel] /= w[sel].sum()
+    levels = sorted(set(labels.tolist()))
+    for k in levels:
+        w[labels == k] /= w[labels == k].sum()
+    for name in EVEN_SHARE_SOURCES & set(sources.tolist()):
+        own = sources == name
+        target = np.mean([w[own & (labels == k)].sum() for k in levels])  # each label's total is 1 here
+        for k in levels:
+            sel = own & (labels == k)
+            if sel.any() and target < 1.0:
+                rest = w[(labels == k) & ~own].sum()
+                w[sel] *= (target * rest / (1.0 - target)) / w[sel].sum() if rest else 1.0
+        for k in levels:
+            w[labels == k] /= w[labels == k].sum()
     return w / w.mean()
 
 
@@ -262,6 +283,8 @@ def train_action_risk(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED
                                 lexicon, encoder, seed, progress, "web")
     head.save(out / ACTION_FILE)
     manifest = _update_manifest(out, "action", {**meta, "data": data_hashes(data_dir, WEB_SOURCES)})
+    if tool:  # the written everyday calls complement the pool's tool sets; they are no tool head on their own
+        tool += everyday_rows(seed)
     tool_train = [r for r in tool if r.split == "train"]
     if len(tool_train) < 30 or len({r.level for r in tool_train}) < 2:
         log.warning("too few labelled tool-call rows (%d) for a tool head; tool calls use the web head", len(tool_train))
@@ -270,9 +293,25 @@ def train_action_risk(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED
                                 [(a, lv) for a, lv in lexicon if a.kind == "tool_call"], encoder, seed, progress, "tool")
     head.save(out / TOOL_ACTION_FILE)
     tool_names = sorted({r.source for r in tool_train})
-    meta.update(reliability={n: ACTION_SOURCES[n].reliability for n in tool_names},
-                data=data_hashes(data_dir, tool_names))
+    pool = [n for n in tool_names if n != EVERYDAY_SOURCE]
+    meta.update(reliability={n: ACTION_SOURCES[n].reliability if n in ACTION_SOURCES else EVERYDAY_RELIABILITY
+                             for n in tool_names},
+                data=data_hashes(data_dir, pool), sources=source_licenses(data_dir, tool_names))
     return _update_manifest(out, "tool_action", meta)
+
+
+def source_licenses(data_dir: Path, names: list[str]) -> dict[str, dict]:
+    """Every source a head read, with its license as its SOURCE.md states it (the written calls are ours)."""
+    out = {}
+    for name in names:
+        if name == EVERYDAY_SOURCE:
+            out[name] = {"license": EVERYDAY_LICENSE, "non_commercial": False}
+            continue
+        card = Path(data_dir) / name / "SOURCE.md"
+        text = card.read_text(encoding="utf-8") if card.is_file() else ""
+        m = re.search(r"^- license:\s*(.+)$", text, re.M)
+        out[name] = {"license": m.group(1).strip() if m else "not stated", "non_commercial": name in NON_COMMERCIAL}
+    return out
 
 
 def trajectory_text(row: dict) -> str:
