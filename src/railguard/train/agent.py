@@ -40,6 +40,7 @@ from .data import DEFAULT_SEED, data_hashes
 from .embed_cache import EmbeddingCache
 from .everyday_tools import LICENSE as EVERYDAY_LICENSE
 from .everyday_tools import RELIABILITY as EVERYDAY_RELIABILITY
+from .everyday_tools import SHARE as EVERYDAY_SHARE
 from .everyday_tools import SOURCE as EVERYDAY_SOURCE
 from .everyday_tools import everyday_rows
 
@@ -142,34 +143,31 @@ def _in_batches(fn, items: list, label: str, progress: bool, step: int = 64) -> 
     return np.vstack(parts)
 
 
-#: Sources that take the same share of every level's weight: the written calls are all in one style (JSON
-#: arguments) unlike the pool's descriptions, so a level they weigh more in would be learnt from the style.
-EVEN_SHARE_SOURCES: frozenset[str] = frozenset({EVERYDAY_SOURCE})
+#: Sources that hold a set share of every level's weight: the written calls are all in one style (JSON
+#: arguments) unlike the pool's descriptions, so a level they weighed more in would be learnt from the style;
+#: and a modest share, so that they complement the pool rather than outweigh it.
+EVEN_SHARE_SOURCES: dict[str, float] = {EVERYDAY_SOURCE: EVERYDAY_SHARE}
 
 
 def source_weights(labels: np.ndarray, sources: np.ndarray, groups: np.ndarray, reliability: np.ndarray
                    ) -> np.ndarray:
     """Row weights: within a source each group weighs ~sqrt(its size) and the source as a whole its row count
     times its label reliability; then every label gets the same total weight. A source of
-    :data:`EVEN_SHARE_SOURCES` then holds the same share of every label (its mean share)."""
+    :data:`EVEN_SHARE_SOURCES` then holds its share of every label's weight."""
     counts = Counter(groups)
     w = np.array([(1.0 / counts[g]) ** WEBSITE_BALANCE for g in groups])
     for name in set(sources):
         sel = sources == name
         w[sel] *= reliability[sel] * sel.sum() / w[sel].sum()
-    levels = sorted(set(labels.tolist()))
-    for k in levels:
-        w[labels == k] /= w[labels == k].sum()
-    for name in EVEN_SHARE_SOURCES & set(sources.tolist()):
-        own = sources == name
-        target = np.mean([w[own & (labels == k)].sum() for k in levels])  # each label's total is 1 here
-        for k in levels:
-            sel = own & (labels == k)
-            if sel.any() and target < 1.0:
-                rest = w[(labels == k) & ~own].sum()
-                w[sel] *= (target * rest / (1.0 - target)) / w[sel].sum() if rest else 1.0
-        for k in levels:
-            w[labels == k] /= w[labels == k].sum()
+    for k in set(labels.tolist()):
+        sel = labels == k
+        w[sel] /= w[sel].sum()
+    for name, share in EVEN_SHARE_SOURCES.items():
+        for k in set(labels.tolist()):
+            own, rest = (sources == name) & (labels == k), (sources != name) & (labels == k)
+            if own.any() and rest.any():  # own : rest = share : (1 - share), the label's total still 1
+                w[own] *= share / w[own].sum()
+                w[rest] *= (1.0 - share) / w[rest].sum()
     return w / w.mean()
 
 
@@ -282,7 +280,8 @@ def train_action_risk(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED
     head, meta = _fit_risk_head(web_train, [r for r in web if r.source not in WEB_SOURCES or r.split == "heldout"],
                                 lexicon, encoder, seed, progress, "web")
     head.save(out / ACTION_FILE)
-    manifest = _update_manifest(out, "action", {**meta, "data": data_hashes(data_dir, WEB_SOURCES)})
+    manifest = _update_manifest(out, "action", {**meta, "data": data_hashes(data_dir, WEB_SOURCES),
+                                                "sources": source_licenses(data_dir, list(WEB_SOURCES))})
     if tool:  # the written everyday calls complement the pool's tool sets; they are no tool head on their own
         tool += everyday_rows(seed)
     tool_train = [r for r in tool if r.split == "train"]
@@ -309,8 +308,10 @@ def source_licenses(data_dir: Path, names: list[str]) -> dict[str, dict]:
             continue
         card = Path(data_dir) / name / "SOURCE.md"
         text = card.read_text(encoding="utf-8") if card.is_file() else ""
-        m = re.search(r"^- license:\s*(.+)$", text, re.M)
-        out[name] = {"license": m.group(1).strip() if m else "not stated", "non_commercial": name in NON_COMMERCIAL}
+        m = re.search(r"^-?\s*license[^:\n]*:\s*(.+)$", text, re.M | re.I)
+        stated = m.group(1).strip() if m else "not stated"
+        out[name] = {"license": stated, "non_commercial": name in NON_COMMERCIAL
+                     or bool(re.search(r"\bNC\b|NonCommercial|non-commercial", stated, re.I))}
     return out
 
 

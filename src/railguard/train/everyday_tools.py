@@ -4,8 +4,8 @@ The agent sets of the pool are mostly HIGH (RedCode, RiOSWorld and ToolSword onl
 natural-language descriptions, so a head trained on them alone called ``ls`` and ``df -h`` HIGH. These rows
 are tool calls as an LLM API proposes them: an OpenAI-style function name and its JSON arguments, sometimes with
 the user's task. They were written for railguard from the lists below (no benchmark or test row was read to
-write them) and are a modest share of the tool head's rows (:data:`RELIABILITY` weighs them like the other
-templated sets).
+write them) and hold a modest share of the tool head's weight: :data:`SHARE` of every level's, the same for
+each level so that the way they are written (JSON arguments, not a description) says nothing about a level.
 
 What the labels mean (WebGuard's scale, applied to a tool call):
 
@@ -37,7 +37,9 @@ from .agent_data import ActionRow, heldout_groups
 from .data import norm_key
 
 SOURCE = "everyday_tools"
-#: Row weight: written by hand, so the labels are sure, but templated (like the other templated sets).
+#: Their share of every risk level's training weight (railguard.train.agent.EVEN_SHARE_SOURCES).
+SHARE = 0.2
+#: Row weight within the source (before the share is set): written by hand, so the labels are sure, but templated.
 RELIABILITY = 0.4
 LICENSE = "Apache-2.0 (written by railguard: train/everyday_tools.py)"
 
@@ -287,8 +289,7 @@ def everyday_actions(seed: int) -> list[tuple[Action, str, str]]:
 
 
 def everyday_rows(seed: int) -> list[ActionRow]:
-    """The written calls as training rows; a seeded share of whole families is held out. (In training this
-    source holds the same share of every level: :data:`railguard.train.agent.EVEN_SHARE_SOURCES`.)"""
+    """The written calls as training rows; a seeded share of whole families is held out."""
     made = everyday_actions(seed)
     held = heldout_groups(SOURCE, (name for _, _, name in made))
     return [ActionRow(action, RISK_LEVELS.index(level), SOURCE, f"{SOURCE}:{name}", RELIABILITY,
