@@ -2,7 +2,9 @@
 
 An action is read as two texts (its target alone, and a structured line: verb, element, page, site, URL
 path, tool and arguments, task; see :func:`railguard.actions.render_action`) plus a few cheap structured
-features: which kinds of verbs the target uses, what the URL path is about, the element's tag. Verbs and
+features: which kinds of verbs the target uses, what the URL path is about, the element's tag, and for tool
+calls what the arguments do (destroy, move money, send, read; a read-only command, code fetched and run,
+secrets, everything at once). Verbs and
 paths carry across websites where site-specific wording does not (the training data covers 24 websites).
 A trajectory is read window by window, the vectors mean- and max-pooled.
 

@@ -4,7 +4,9 @@ The rows come from :mod:`.agent_data`: WebGuard's train split (650 clicks on 24 
 the second pool of agent sets (ToolEmu cases, Agent-SafetyBench, ST-WebAgentBench, ASB, RedCode, AgentDojo,
 SafeAgentBench, RiOSWorld, ToolSword), each weighted by how far its labels can be trusted, capped, and with a
 group-held-out part (unseen tools, tasks, scenarios) that is never trained on; plus a small written lexicon
-of common web and tool actions (:data:`LEXICON`, weighted low). Within a source every group (a website, a
+of common web and tool actions (:data:`LEXICON`, weighted low). The tool head also reads written everyday tool
+calls (:mod:`.everyday_tools`: SAFE and LOW calls beside HIGH neighbours, as JSON arguments), which hold a
+fixed share of every level's weight (:data:`EVEN_SHARE_SOURCES`). Within a source every group (a website, a
 toolkit) counts about the same (square-root balance); over all rows every risk level the same. Calibration and
 the HIGH threshold are chosen on out-of-fold predictions of a 6-fold cross-validation grouped by source and
 group, so what is tuned is how the model does on websites and tools it has not seen; no test split is read.
