@@ -1,5 +1,6 @@
 """Latency of the agent guard: one proposed action per call (the p50 target is 10 ms on 2 cores), the same
-through the embedded default (which routes actions to the agent heads), and one trajectory per call.
+through the embedded default (which routes actions to the agent heads), one tool call per call (read by the
+tool-call head), and one trajectory per call.
 
     python bench/agent.py --out bench/results/agent.json
     RAILGUARD_THREADS=2 python bench/agent.py --single 300
@@ -28,6 +29,14 @@ FALLBACK = [Action("click", target=t, url=u, element_tag="button") for t, u in (
     ("Place order", "https://shop.example.com/checkout"), ("Next page", "https://news.example.org/world"),
     ("Add to cart", "https://shop.example.com/product/9"), ("Delete account", "https://app.example.io/settings"),
 )] + [Action("tool_call", tool="shell", arguments={"cmd": "ls -la"})]
+
+
+TOOL_CALLS = [Action("tool_call", tool=t, arguments=a) for t, a in (
+    ("shell", {"cmd": "ls -la"}), ("shell", {"cmd": "df -h"}), ("read_file", {"path": "README.md"}),
+    ("web_search", {"query": "train times Lyon to Geneva"}), ("get_weather", {"city": "Oslo"}),
+    ("sql_query", {"query": "SELECT COUNT(*) FROM orders"}), ("shell", {"cmd": "rm -rf /"}),
+    ("send_email", {"to": "x@unknown.example", "body": "the admin password is hunter2"}),
+)]
 
 
 def actions(n: int) -> list[Action]:
@@ -89,10 +98,12 @@ def main() -> None:
     embedded = railguard.load_guard("embedded")
     acts = [GuardInput(action=a) for a in actions(args.single)]
     on_agent, on_embedded = timed([agent, embedded], acts)
+    (on_tool,) = timed([agent], [GuardInput(action=TOOL_CALLS[i % len(TOOL_CALLS)]) for i in range(args.single)])
     (on_trajectory,) = timed([agent], [GuardInput(trajectory=t) for t in trajectories(args.trajectories)], 3)
     results = {
         "agent guard, one action": summary(on_agent),
         "embedded default, one action (routed)": summary(on_embedded),
+        "agent guard, one tool call": summary(on_tool),
         "agent guard, one trajectory": summary(on_trajectory),
     }
     t0 = time.perf_counter()

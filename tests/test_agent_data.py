@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import railguard
 from railguard import Action, GuardInput
@@ -127,3 +128,22 @@ def test_tool_calls_are_judged_by_the_tool_head_where_the_folder_has_one(tmp_pat
     assert tool.action_risk == "HIGH" and tool.action_risk_probs["HIGH"] > 0.99
     assert click.action_risk_probs == railguard.load_guard("agent").check(
         [GuardInput(action=Action("click", target="Read more", url="https://news.example.org/"))])[0].action_risk_probs
+
+
+def test_the_written_everyday_calls_hold_out_whole_families_and_the_same_share_of_every_level():
+    from railguard.train.agent import source_weights
+    from railguard.train.everyday_tools import SHARE, SOURCE, everyday_rows
+
+    rows = everyday_rows(13)
+    assert {r.level for r in rows} == {0, 1, 2} and all(r.action.kind == "tool_call" for r in rows)
+    held = {r.group for r in rows if r.split == "heldout"}
+    assert held and not held & {r.group for r in rows if r.split == "train"}
+    # beside a pool source that is mostly HIGH, the written calls still weigh SHARE of each level
+    pool = [(lv, f"pool:g{i % 7}") for i, lv in enumerate([2] * 40 + [0] * 8 + [1] * 4)]
+    labels = np.array([r.level for r in rows] + [lv for lv, _ in pool])
+    sources = np.array([SOURCE] * len(rows) + ["pool"] * len(pool))
+    groups = np.array([r.group for r in rows] + [g for _, g in pool])
+    w = source_weights(labels, sources, groups, np.ones(len(labels)))
+    for level in (0, 1, 2):
+        sel = labels == level
+        assert w[sel & (sources == SOURCE)].sum() / w[sel].sum() == pytest.approx(SHARE)

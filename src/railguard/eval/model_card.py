@@ -217,12 +217,22 @@ def _other_models_section(models: Path) -> str:
         m = _read_json(agent)
         a, t = m["action"], m["trajectory"]
         am = a["heldout_metrics"]
+        websites = a.get("websites", a.get("groups"))  # older manifests name the web head's groups websites
+        tool = ""
+        if "tool_action" in m:
+            tm, everyday = m["tool_action"], m["tool_action"].get("heldout_groups", {}).get("everyday_tools")
+            tool = (f"Tool calls have a head of their own, from {tm['train_rows']} rows of "
+                    f"{len(tm['rows_per_source'])} tool-use sources (written everyday calls among them): out-of-fold "
+                    f"accuracy {_f(tm['heldout_metrics']['accuracy'])}, HIGH recall "
+                    f"{_f(tm['heldout_metrics']['high_recall'])}"
+                    + (f"; on unseen everyday families accuracy {_f(everyday['accuracy'])}" if everyday else "") + ". ")
         lines += ["### Agent heads (`check-action`, trajectories)", "",
                   f"Action risk (SAFE / LOW / HIGH) on the embedded encoder's vectors plus structured features, "
-                  f"from {a['train_rows']} WebGuard actions on {a['websites']} websites; {a['heldout']}: accuracy "
+                  f"from {a['train_rows']} WebGuard actions on {websites} websites; {a['heldout'].split(';')[0]}: accuracy "
                   f"{_f(am['accuracy'])}, macro-F1 {_f(am['macro_f1'])}, HIGH recall {_f(am['high_recall'])}. "
+                  + tool +
                   f"Trajectory safety from {', '.join(t['sources'])} ({t['train_rows']} rows): held-out F1 "
-                  f"{_f(t['heldout_metrics']['f1'])}. Only {a['websites']} websites: expect lower figures on unseen sites.", ""]
+                  f"{_f(t['heldout_metrics']['f1'])}. Only {websites} websites: expect lower figures on unseen sites.", ""]
     return "\n".join(lines).rstrip()
 
 

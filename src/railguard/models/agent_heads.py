@@ -2,7 +2,9 @@
 
 An action is read as two texts (its target alone, and a structured line: verb, element, page, site, URL
 path, tool and arguments, task; see :func:`railguard.actions.render_action`) plus a few cheap structured
-features: which kinds of verbs the target uses, what the URL path is about, the element's tag. Verbs and
+features: which kinds of verbs the target uses, what the URL path is about, the element's tag, and for tool
+calls what the arguments do (destroy, move money, send, read; a read-only command, code fetched and run,
+secrets, everything at once). Verbs and
 paths carry across websites where site-specific wording does not (the training data covers 24 websites).
 A trajectory is read window by window, the vectors mean- and max-pooled.
 
@@ -30,7 +32,7 @@ ACTION_FILE, TRAJECTORY_FILE = "action.npz", "trajectory.npz"
 #: The head for ``tool_call`` actions (fitted on tool-use sets); without it, tool calls are read by the web head.
 TOOL_ACTION_FILE = "tool_action.npz"
 #: Bumped whenever the features below change; a model fitted on other features is refused at load.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 #: The windows of a trajectory that are read: its latest ones (what the agent did last decides).
 MAX_TRAJECTORY_WINDOWS = 16
 
@@ -62,6 +64,21 @@ TOOL_GROUPS: dict[str, str] = {
     "tool_money": r"(transfer|payment|pay_|_pay|withdraw|purchase|order|trade)",
     "tool_send": r"(send|email|post|publish|share|message|tweet|upload)",
     "tool_read": r"(read|get|search|list|find|query|fetch|view|ls\b|cat\b)",
+    # A command that only looks (lists, prints, counts, reports, selects), where a command starts: a JSON
+    # string's start, a short one-line argument's start, a new line, a shell separator; so the English words
+    # among them in a description do not count.
+    "tool_inspect": r"""(:\s*"|^(?=[^\n]{0,120}$)|\n|&&|;|\|)\s*(sudo\s+)?(ls|cat|head|tail|less|wc|grep|rg|find|df|du|free|uptime|ps|"""
+                    r"""top|pwd|whoami|uname|which|tree|lsblk|stat|ping|dig|nslookup|date|env|"""
+                    r"""git\s+(status|log|diff|show|branch|blame|remote)|(pip3?|npm)\s+(list|show|ls|freeze)|"""
+                    r"""select|show|describe|explain|(docker|kubectl)\s+(ps|get|logs|describe|images))\b""",
+    # Code fetched from the network and run at once.
+    "tool_remote_exec": r"(\b(curl|wget)\b[^\n]*\|\s*(sudo\s+)?(ba|z)?sh\b|\b(ba)?sh\s+<\(|exec\([^\n]*urlopen)",
+    # Secrets: keys, credentials, passwords, card numbers.
+    "tool_secret": r"(id_rsa|\.ssh/|\.aws/|\.gnupg|credential|passw(or)?d|/etc/shadow|api[_ -]?key|secret|"
+                   r"\btokens?\b|\.env\b|card number|\bcvv\b|\biban\b)",
+    # Everything at once, for good: all items, recursive, forced, permanent, no confirmation.
+    "tool_bulk": r"""("all"\s*:\s*(true|"all")|"\*"|--recursive|\bpermanent|--force|\s-f\b|-auto-approve|--quiet|"""
+                 r"""--no-preserve-root|\s-y\b|--delete\b)""",
 }
 _VERB_RE = {k: re.compile(v, re.I) for k, v in VERB_GROUPS.items()}
 _URL_RE = {k: re.compile(v, re.I) for k, v in URL_GROUPS.items()}

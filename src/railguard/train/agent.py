@@ -4,7 +4,9 @@ The rows come from :mod:`.agent_data`: WebGuard's train split (650 clicks on 24 
 the second pool of agent sets (ToolEmu cases, Agent-SafetyBench, ST-WebAgentBench, ASB, RedCode, AgentDojo,
 SafeAgentBench, RiOSWorld, ToolSword), each weighted by how far its labels can be trusted, capped, and with a
 group-held-out part (unseen tools, tasks, scenarios) that is never trained on; plus a small written lexicon
-of common web and tool actions (:data:`LEXICON`, weighted low). Within a source every group (a website, a
+of common web and tool actions (:data:`LEXICON`, weighted low). The tool head also reads written everyday tool
+calls (:mod:`.everyday_tools`: SAFE and LOW calls beside HIGH neighbours, as JSON arguments), which hold a
+fixed share of every level's weight (:data:`EVEN_SHARE_SOURCES`). Within a source every group (a website, a
 toolkit) counts about the same (square-root balance); over all rows every risk level the same. Calibration and
 the HIGH threshold are chosen on out-of-fold predictions of a 6-fold cross-validation grouped by source and
 group, so what is tuned is how the model does on websites and tools it has not seen; no test split is read.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -37,6 +40,11 @@ from .agent_data import (ACTION_SOURCES, NON_COMMERCIAL, TRAJECTORY_SOURCES, Act
 from ..eval.metrics import action_metrics
 from .data import DEFAULT_SEED, data_hashes
 from .embed_cache import EmbeddingCache
+from .everyday_tools import LICENSE as EVERYDAY_LICENSE
+from .everyday_tools import RELIABILITY as EVERYDAY_RELIABILITY
+from .everyday_tools import SHARE as EVERYDAY_SHARE
+from .everyday_tools import SOURCE as EVERYDAY_SOURCE
+from .everyday_tools import everyday_rows
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +145,17 @@ def _in_batches(fn, items: list, label: str, progress: bool, step: int = 64) -> 
     return np.vstack(parts)
 
 
+#: Sources that hold a set share of every level's weight: the written calls are all in one style (JSON
+#: arguments) unlike the pool's descriptions, so a level they weighed more in would be learnt from the style;
+#: and a modest share, so that they complement the pool rather than outweigh it.
+EVEN_SHARE_SOURCES: dict[str, float] = {EVERYDAY_SOURCE: EVERYDAY_SHARE}
+
+
 def source_weights(labels: np.ndarray, sources: np.ndarray, groups: np.ndarray, reliability: np.ndarray
                    ) -> np.ndarray:
     """Row weights: within a source each group weighs ~sqrt(its size) and the source as a whole its row count
-    times its label reliability; then every label gets the same total weight."""
+    times its label reliability; then every label gets the same total weight. A source of
+    :data:`EVEN_SHARE_SOURCES` then holds its share of every label's weight."""
     counts = Counter(groups)
     w = np.array([(1.0 / counts[g]) ** WEBSITE_BALANCE for g in groups])
     for name in set(sources):
@@ -149,6 +164,12 @@ def source_weights(labels: np.ndarray, sources: np.ndarray, groups: np.ndarray, 
     for k in set(labels.tolist()):
         sel = labels == k
         w[sel] /= w[sel].sum()
+    for name, share in EVEN_SHARE_SOURCES.items():
+        for k in set(labels.tolist()):
+            own, rest = (sources == name) & (labels == k), (sources != name) & (labels == k)
+            if own.any() and rest.any():  # own : rest = share : (1 - share), the label's total still 1
+                w[own] *= share / w[own].sum()
+                w[rest] *= (1.0 - share) / w[rest].sum()
     return w / w.mean()
 
 
@@ -261,7 +282,10 @@ def train_action_risk(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED
     head, meta = _fit_risk_head(web_train, [r for r in web if r.source not in WEB_SOURCES or r.split == "heldout"],
                                 lexicon, encoder, seed, progress, "web")
     head.save(out / ACTION_FILE)
-    manifest = _update_manifest(out, "action", {**meta, "data": data_hashes(data_dir, WEB_SOURCES)})
+    manifest = _update_manifest(out, "action", {**meta, "data": data_hashes(data_dir, WEB_SOURCES),
+                                                "sources": source_licenses(data_dir, list(WEB_SOURCES))})
+    if tool:  # the written everyday calls complement the pool's tool sets; they are no tool head on their own
+        tool += everyday_rows(seed)
     tool_train = [r for r in tool if r.split == "train"]
     if len(tool_train) < 30 or len({r.level for r in tool_train}) < 2:
         log.warning("too few labelled tool-call rows (%d) for a tool head; tool calls use the web head", len(tool_train))
@@ -270,9 +294,27 @@ def train_action_risk(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED
                                 [(a, lv) for a, lv in lexicon if a.kind == "tool_call"], encoder, seed, progress, "tool")
     head.save(out / TOOL_ACTION_FILE)
     tool_names = sorted({r.source for r in tool_train})
-    meta.update(reliability={n: ACTION_SOURCES[n].reliability for n in tool_names},
-                data=data_hashes(data_dir, tool_names))
+    pool = [n for n in tool_names if n != EVERYDAY_SOURCE]
+    meta.update(reliability={n: ACTION_SOURCES[n].reliability if n in ACTION_SOURCES else EVERYDAY_RELIABILITY
+                             for n in tool_names},
+                data=data_hashes(data_dir, pool), sources=source_licenses(data_dir, tool_names))
     return _update_manifest(out, "tool_action", meta)
+
+
+def source_licenses(data_dir: Path, names: list[str]) -> dict[str, dict]:
+    """Every source a head read, with its license as its SOURCE.md states it (the written calls are ours)."""
+    out = {}
+    for name in names:
+        if name == EVERYDAY_SOURCE:
+            out[name] = {"license": EVERYDAY_LICENSE, "non_commercial": False}
+            continue
+        card = Path(data_dir) / name / "SOURCE.md"
+        text = card.read_text(encoding="utf-8") if card.is_file() else ""
+        m = re.search(r"^-?\s*license[^:\n]*:\s*(.+)$", text, re.M | re.I)
+        stated = m.group(1).strip() if m else "not stated"
+        out[name] = {"license": stated, "non_commercial": name in NON_COMMERCIAL
+                     or bool(re.search(r"\bNC\b|NonCommercial|non-commercial", stated, re.I))}
+    return out
 
 
 def trajectory_text(row: dict) -> str:
