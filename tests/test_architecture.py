@@ -135,6 +135,21 @@ def test_evaluation_and_training_do_not_import_each_other_in_a_loop():
     assert eval_to_train == sorted(KNOWN_LAYER_EXCEPTIONS)
 
 
+#: Packages below the edges: each may import nothing from the packages named with it (the CLI and the server sit
+#: on top of them, never the other way round).
+MUST_NOT_IMPORT: dict[str, tuple[str, ...]] = {
+    "railguard.batch": ("railguard.cli", "railguard.server"),
+}
+
+
+def test_lower_packages_import_nothing_from_the_edges():
+    graph = import_graph()
+    offending = sorted(f"{m} -> {t}" for m, targets in graph.items() for t in targets
+                       for lower, edges in MUST_NOT_IMPORT.items()
+                       if (m == lower or m.startswith(lower + ".")) and t.startswith(edges))
+    assert offending == []
+
+
 #: Names that hold a guard in the callers (a tier of a cascade, a wrapper's inner guard, ...).
 GUARD_NAMES = ("guard", "tier", "inner", "cheap", "heavy", "backend", "wrapped")
 

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 import railguard
 from railguard import ConfigError, GuardInput, InputError, MissingExtraError
 from railguard.cli import app
-from railguard.io import iter_inputs, iter_shard, plan_shards
-from railguard.moderate import moderate_file
+from railguard.batch.sources import iter_inputs, iter_shard, plan_shards
+from railguard.batch.local import moderate_file
 from railguard.types import TASKS
 
 from conftest import HAS_EMBEDDED_MODEL
@@ -228,7 +228,7 @@ def local_ray():
 
 
 def test_ray_engine_writes_what_the_local_engine_writes(tmp_path, jsonl_in, parquet_in, local_ray, monkeypatch):
-    monkeypatch.setattr("railguard.ray_engine._BATCHES_PER_SHARD", 2)  # shards of 8 rows: 3 per file
+    monkeypatch.setattr("railguard.batch.ray._BATCHES_PER_SHARD", 2)  # shards of 8 rows: 3 per file
     for src in (jsonl_in, parquet_in):
         local, on_ray = tmp_path / f"{src.name}-local.jsonl", tmp_path / f"{src.name}-ray.jsonl"
         moderate_file(src, local, "embedded", batch_size=4, progress=False)

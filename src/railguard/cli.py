@@ -197,7 +197,7 @@ def moderate(
                                                      "(default: start a local Ray)")] = None,
 ) -> None:
     """Check every row of a file; malformed rows come out as errors, in order, never dropped."""
-    from .moderate import moderate_file
+    from .batch.local import moderate_file
 
     summary = moderate_file(in_path, out, guard, batch_size=batch_size, text_field=text_field,
                             response_field=response_field, id_field=id_field, context_field=context_field,
