@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import railguard
 from railguard.errors import ConfigError
-from railguard.server.audit import AuditRecord, ReviewLabel, open_store
+from railguard.audit import AuditRecord, ReviewLabel, open_store
 from railguard.train.noise import (NoiseRates, backward_loss, effective_sample_size, fit_logistic,
                                    flip_rate_from_pairs, flip_rates_from_gold, forward_loss, ipw_weights, log_loss)
 

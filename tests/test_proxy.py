@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.testclient import TestClient
 from railguard.server import create_app
-from railguard.server.audit import AuditRecord, SqliteStore
+from railguard.audit import AuditRecord, SqliteStore
 from railguard.types import GuardInput, Verdict
 
 openai = pytest.importorskip("openai", reason="the openai client is not installed (it is in the dev extra)")

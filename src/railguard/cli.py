@@ -509,7 +509,7 @@ class ExportFormat(str, enum.Enum):
 
 
 def _audit_store(url: str | None, config: Path | None):
-    audit = _import("railguard.server.audit", "server")
+    audit = _import("railguard.audit", "server")
     if url is None:
         url = _import("railguard.server.settings", "server").ServerSettings.load(config).audit_url
     return audit, audit.open_store(url, create=False)

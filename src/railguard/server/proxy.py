@@ -60,7 +60,7 @@ from ..errors import InputError
 from ..rails import StreamWindow, blocks, partial_threshold, response_harm_blocks
 from ..types import GuardInput, Verdict
 from .apis import Api, BadAnswer, sse
-from .audit import AuditRecord
+from ..audit import AuditRecord
 from .conversation import Conversation
 from .encoding import dumps, loads, with_field
 from .errors import SERVER_ERROR, APIError, error_body

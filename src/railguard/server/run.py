@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import load, registry
 from ..errors import ConfigError, require
-from .audit import open_store
+from ..audit import open_store
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from .. import load, registry
 from ..errors import MissingExtraError, RailguardError
 from ..guard import Guard, check_steps
 from ..types import GuardInput, Verdict
-from .audit import AuditRecord, AuditStore, make_record, open_store
+from ..audit import AuditRecord, AuditStore, make_record, open_store
 from .auth import KeyRing
 from .batcher import BatchTimeout, MicroBatcher, OverBudget, Starved
 from .errors import SERVER_ERROR, APIError
