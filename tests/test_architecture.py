@@ -139,6 +139,7 @@ def test_evaluation_and_training_do_not_import_each_other_in_a_loop():
 #: on top of them, never the other way round).
 MUST_NOT_IMPORT: dict[str, tuple[str, ...]] = {
     "railguard.batch": ("railguard.cli", "railguard.server"),
+    "railguard.server.proxy": ("railguard.cli", "railguard.server.app", "railguard.server.routes"),
     "railguard.audit": ("railguard.cli", "railguard.server", "railguard.train", "railguard.eval"),
 }
 

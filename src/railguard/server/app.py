@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from .. import __version__
 from ..guard import Guard
-from .apis import RAILED
+from .proxy.apis import RAILED
 from ..audit import AuditStore
 from .deps import get_key_id
 from .errors import install_error_handlers

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from ...errors import RailguardError
-from ..apis import RAILED
+from ..proxy.apis import RAILED
 from ..deps import KeyIdDep
 from ..encoding import loads_forwardable
 from ..errors import APIError
