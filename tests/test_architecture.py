@@ -37,7 +37,7 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
 def import_graph() -> dict[str, set[str]]:
     """module -> the railguard modules it imports, at module level or inside functions (``import_module`` of a
     literal name included). Importing ``a.b.c`` is an edge to ``a.b.c`` only (not to the packages above it), and
-    a name found by computation (the registry's table of lazy backends, the CLI's ``_import``) is no edge."""
+    a name found by computation (the registry's table of lazy backends, the CLI's ``import_extra``) is no edge."""
     modules = _modules()
 
     def known(name: str) -> str | None:
