@@ -4,7 +4,10 @@ training code, and no caller probes a guard's attributes (capabilities are decla
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "railguard"
 
@@ -189,3 +192,26 @@ def test_every_capability_protocol_says_what_it_is_made_of():
         members = set(protocol.__annotations__) | {n for n, v in vars(protocol).items()
                                                    if callable(v) and not n.startswith("_")}
         assert members == set(attributes), protocol.__name__
+
+
+#: Modules that moved, by their old import path: each old path is a thin re-export of its new home.
+MOVED = {
+    "railguard.moderate": "railguard.batch.local",
+    "railguard.judging": "railguard.batch.core",
+    "railguard.ray_engine": "railguard.batch.ray",
+    "railguard.io": "railguard.batch.sources",
+    "railguard.outputs": "railguard.batch.sinks",
+    "railguard.server.audit": "railguard.audit",
+    "railguard.server.apis": "railguard.server.proxy.apis",
+    "railguard.server.conversation": "railguard.server.proxy.conversation",
+}
+
+
+def test_old_import_paths_still_give_the_same_objects():
+    for old, new in MOVED.items():
+        if old.startswith("railguard.server.") and new != "railguard.audit":
+            pytest.importorskip("fastapi")
+        old_module, new_module = importlib.import_module(old), importlib.import_module(new)
+        assert old_module.__all__, old
+        for name in old_module.__all__:
+            assert getattr(old_module, name) is getattr(new_module, name), f"{old}.{name}"
