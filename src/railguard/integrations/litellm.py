@@ -61,10 +61,10 @@ from ..actions import tool_call_label  # noqa: E402
 from ..conversation import Conversation  # noqa: E402
 from ..guard import Guard  # noqa: E402
 from ..rails import blocks, partial_threshold, response_harm_blocks, why  # noqa: E402
-from ..server.proxy.apis import CHAT, COMPLETIONS, RESPONSES, Api, BadAnswer  # noqa: E402
-from ..server.proxy.conversation import read_chat, read_completion, read_response  # noqa: E402
 from ..server.errors import APIError  # noqa: E402
 from ..server.proxy import StreamedAnswer, UpstreamError  # noqa: E402
+from ..server.proxy.apis import CHAT, COMPLETIONS, RESPONSES, Api, BadAnswer  # noqa: E402
+from ..server.proxy.conversation import read_chat, read_completion, read_response  # noqa: E402
 from ..server.settings import ServerSettings  # noqa: E402
 from ..types import GuardInput, Verdict  # noqa: E402
 

@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
+from ..audit import AuditRecord, AuditStore, ReviewLabel
 from ..errors import InputError
 from ..taxonomy import CATEGORY_NAMES
 from ..types import TASKS
-from ..audit import AuditRecord, AuditStore, ReviewLabel
 
 Order = Literal["uncertainty", "flagged", "newest"]
 ORDERS: tuple[str, ...] = ("uncertainty", "flagged", "newest")
