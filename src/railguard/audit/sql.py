@@ -69,6 +69,18 @@ class _SqlStore:
     _add_column = "ADD COLUMN"
     _columns: tuple[str, ...] = COLUMNS  # the columns the table has (an old store opened read-only lacks some)
 
+    def _prepare(self, create: bool) -> None:
+        """A store opened to write gets its tables, new columns and salt; one opened to read learns its columns."""
+        if create:
+            with self._write_transaction() as conn:
+                for statement in self._ddl():
+                    conn.execute(statement)
+                self._migrate(conn)
+                self._salt_from(conn)
+        else:
+            present = self._table_columns(self._conn)
+            self._columns = tuple(c for c in COLUMNS if c in present)
+
     def _table_columns(self, conn: Any) -> set[str]:
         raise NotImplementedError
 
@@ -214,15 +226,7 @@ class SqliteStore(_SqlStore):
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=5.0)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
-            if create:
-                with self._transaction() as conn:
-                    for statement in self._ddl():
-                        conn.execute(statement)
-                    self._migrate(conn)
-                    self._salt_from(conn)
-            else:
-                present = self._table_columns(self._conn)
-                self._columns = tuple(c for c in COLUMNS if c in present)
+            self._prepare(create)
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open the audit log {self.path}: {exc}") from None
 
@@ -276,15 +280,7 @@ class PostgresStore(_SqlStore):
         self.url = redact(url)
         try:
             self._conn = psycopg.connect(scheme.split("+")[0] + ":" + rest, autocommit=True, connect_timeout=10)
-            if create:
-                with self._conn.transaction():
-                    for statement in self._ddl():
-                        self._conn.execute(statement)
-                    self._migrate(self._conn)
-                    self._salt_from(self._conn)
-            else:
-                present = self._table_columns(self._conn)
-                self._columns = tuple(c for c in COLUMNS if c in present)
+            self._prepare(create)
         except psycopg.Error as exc:
             raise ConfigError(f"cannot open the audit store {self.url}: {exc}") from None
 
