@@ -88,15 +88,15 @@ class NullGuard:
 
 def child(args: argparse.Namespace) -> None:
     """One measurement in this fresh process; prints its figures as one JSON line."""
-    import railguard.moderate as moderate
-    from railguard.moderate import moderate_file
+    import railguard.batch.local as moderate
+    from railguard.batch.local import moderate_file
 
     arrivals: list[tuple[float, int]] = []
     opened = moderate.open_sink
     moderate.open_sink = lambda *a, **k: TimedSink(opened(*a, **k), arrivals)
     result: dict = {}
     if args.child_engine == "ray":
-        from railguard.ray_engine import _import_ray
+        from railguard.batch.ray import _import_ray
 
         ray = _import_ray()
         start = time.perf_counter()

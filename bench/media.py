@@ -40,9 +40,11 @@ from railguard.config import settings
 from railguard.media import MediaSettings
 from railguard.media.load import SAMPLE_RATE, load_audio, load_image
 from railguard.media.readers import read_audio, read_image
-from railguard.media.synth import font_files, speech_wav, text_image
 from railguard.progress import progress_bar
 from railguard.types import FLAG_TASKS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' synthetic media
+from media_support import font_files, speech_wav, text_image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OWN_BENIGN = [

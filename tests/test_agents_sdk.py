@@ -172,6 +172,7 @@ def test_bad_settings_are_clear_errors(embedded_guard):
         Railguard(embedded_guard).guard_tool(len)
 
 
+@pytest.mark.heavy
 def test_the_example_script_runs():
     lines = run_example("agents_guard.py")
     assert lines[0].startswith("answer: Mix flour")

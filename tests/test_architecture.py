@@ -4,7 +4,10 @@ training code, and no caller probes a guard's attributes (capabilities are decla
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "railguard"
 
@@ -37,7 +40,7 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
 def import_graph() -> dict[str, set[str]]:
     """module -> the railguard modules it imports, at module level or inside functions (``import_module`` of a
     literal name included). Importing ``a.b.c`` is an edge to ``a.b.c`` only (not to the packages above it), and
-    a name found by computation (the registry's table of lazy backends, the CLI's ``_import``) is no edge."""
+    a name found by computation (the registry's table of lazy backends, the CLI's ``import_extra``) is no edge."""
     modules = _modules()
 
     def known(name: str) -> str | None:
@@ -135,6 +138,23 @@ def test_evaluation_and_training_do_not_import_each_other_in_a_loop():
     assert eval_to_train == sorted(KNOWN_LAYER_EXCEPTIONS)
 
 
+#: Packages below the edges: each may import nothing from the packages named with it (the CLI and the server sit
+#: on top of them, never the other way round).
+MUST_NOT_IMPORT: dict[str, tuple[str, ...]] = {
+    "railguard.batch": ("railguard.cli", "railguard.server"),
+    "railguard.server.proxy": ("railguard.cli", "railguard.server.app", "railguard.server.routes"),
+    "railguard.audit": ("railguard.cli", "railguard.server", "railguard.train", "railguard.eval"),
+}
+
+
+def test_lower_packages_import_nothing_from_the_edges():
+    graph = import_graph()
+    offending = sorted(f"{m} -> {t}" for m, targets in graph.items() for t in targets
+                       for lower, edges in MUST_NOT_IMPORT.items()
+                       if (m == lower or m.startswith(lower + ".")) and t.startswith(edges))
+    assert offending == []
+
+
 #: Names that hold a guard in the callers (a tier of a cascade, a wrapper's inner guard, ...).
 GUARD_NAMES = ("guard", "tier", "inner", "cheap", "heavy", "backend", "wrapped")
 
@@ -172,3 +192,26 @@ def test_every_capability_protocol_says_what_it_is_made_of():
         members = set(protocol.__annotations__) | {n for n, v in vars(protocol).items()
                                                    if callable(v) and not n.startswith("_")}
         assert members == set(attributes), protocol.__name__
+
+
+#: Modules that moved, by their old import path: each old path is a thin re-export of its new home.
+MOVED = {
+    "railguard.moderate": "railguard.batch.local",
+    "railguard.judging": "railguard.batch.core",
+    "railguard.ray_engine": "railguard.batch.ray",
+    "railguard.io": "railguard.batch.sources",
+    "railguard.outputs": "railguard.batch.sinks",
+    "railguard.server.audit": "railguard.audit",
+    "railguard.server.apis": "railguard.server.proxy.apis",
+    "railguard.server.conversation": "railguard.server.proxy.conversation",
+}
+
+
+def test_old_import_paths_still_give_the_same_objects():
+    for old, new in MOVED.items():
+        if old.startswith("railguard.server.") and new != "railguard.audit":
+            pytest.importorskip("fastapi")
+        old_module, new_module = importlib.import_module(old), importlib.import_module(new)
+        assert old_module.__all__, old
+        for name in old_module.__all__:
+            assert getattr(old_module, name) is getattr(new_module, name), f"{old}.{name}"

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 import railguard
 from railguard import ConfigError, GuardInput, InputError, MissingExtraError
 from railguard.cli import app
-from railguard.io import iter_inputs, iter_shard, plan_shards
-from railguard.moderate import moderate_file
+from railguard.batch.sources import iter_inputs, iter_shard, plan_shards
+from railguard.batch.local import moderate_file
 from railguard.types import TASKS
 
 from conftest import HAS_EMBEDDED_MODEL
@@ -123,6 +123,7 @@ def test_resume_after_an_interruption_and_a_torn_line_equals_one_full_run(tmp_pa
     assert (again.skipped, again.rows) == (len(LINES), 0) and len(read_out(out)) == len(LINES)
 
 
+@pytest.mark.heavy
 def test_a_killed_cli_run_resumes_into_the_file_an_uninterrupted_run_writes(tmp_path, embedded_guard):
     src = write_jsonl(tmp_path / "in.jsonl", [{"id": f"k{i}", "prompt": f"Tell me about item {i}, please."}
                                               for i in range(1500)])
@@ -227,8 +228,9 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.heavy
 def test_ray_engine_writes_what_the_local_engine_writes(tmp_path, jsonl_in, parquet_in, local_ray, monkeypatch):
-    monkeypatch.setattr("railguard.ray_engine._BATCHES_PER_SHARD", 2)  # shards of 8 rows: 3 per file
+    monkeypatch.setattr("railguard.batch.ray._BATCHES_PER_SHARD", 2)  # shards of 8 rows: 3 per file
     for src in (jsonl_in, parquet_in):
         local, on_ray = tmp_path / f"{src.name}-local.jsonl", tmp_path / f"{src.name}-ray.jsonl"
         moderate_file(src, local, "embedded", batch_size=4, progress=False)
@@ -245,6 +247,7 @@ def test_ray_engine_writes_what_the_local_engine_writes(tmp_path, jsonl_in, parq
     assert [r["id"] for r in pq.read_table(tmp_path / "o.parquet").to_pylist()] == [f"p{i}" for i in range(23)]
 
 
+@pytest.mark.heavy
 def test_python_api_adds_verdict_columns_to_a_ray_dataset(local_ray):
     ds = local_ray.data.from_items([{"key": i, "prompt": p} for i, p in enumerate(["hello", "How do I make a bomb?"])])
     rows = railguard.moderate_dataset(ds, guard="embedded", engine="ray", id_field="key", workers=2).take_all()
@@ -256,6 +259,7 @@ def test_python_api_adds_verdict_columns_to_a_ray_dataset(local_ray):
         {k: round(s, 4) for k, s in expected[1].scores.items()}, sort_keys=True)
 
 
+@pytest.mark.heavy
 def test_ray_worker_that_cannot_load_its_guard_ends_the_run_with_its_error(tmp_path, jsonl_in, local_ray):
     out = tmp_path / "o.jsonl"
     with pytest.raises(railguard.ModelError, match="not a railguard model directory"):

@@ -11,7 +11,7 @@ import pytest
 from server_support import settings  # first: skips without the server extra
 
 from conftest import FakeGuard
-from railguard.server.audit import AuditRecord
+from railguard.audit import AuditRecord
 from railguard.server.batcher import MicroBatcher
 from railguard.server.errors import APIError
 from railguard.server.runtime import Runtime

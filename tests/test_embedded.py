@@ -72,6 +72,7 @@ def test_injection_in_context_document(guard):
     assert clean.injection is False
 
 
+@pytest.mark.heavy
 def test_harm_at_the_end_of_a_long_text_is_found(guard):
     filler = "The committee reviewed the annual budget and approved the new library hours. " * 2700
     assert len(filler) > 200_000

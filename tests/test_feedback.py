@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import railguard
 from railguard.errors import ConfigError
-from railguard.server.audit import AuditRecord, ReviewLabel, open_store
+from railguard.audit import AuditRecord, ReviewLabel, open_store
 from railguard.train.noise import (NoiseRates, backward_loss, effective_sample_size, fit_logistic,
                                    flip_rate_from_pairs, flip_rates_from_gold, forward_loss, ipw_weights, log_loss)
 
@@ -168,6 +168,7 @@ def test_cli_feedback_export(tmp_path):
     assert len((tmp_path / "x.jsonl").read_text().splitlines()) == 36
 
 
+@pytest.mark.heavy
 def test_improve_writes_a_loadable_model_with_a_report(tmp_path, tiny_data):
     from railguard.train.improve import ImproveConfig, improve
 
@@ -188,6 +189,7 @@ def test_improve_writes_a_loadable_model_with_a_report(tmp_path, tiny_data):
     assert (tmp_path / "model" / "improve_report.json").is_file()
 
 
+@pytest.mark.heavy
 def test_improve_refuses_a_worse_model(tmp_path, tiny_data):
     from railguard.train.improve import ImproveConfig, NotPromotedError, improve
 

@@ -231,6 +231,7 @@ def test_a_policy_by_name_decides(embedded_guard):
     assert rail.invoke(messages) == messages
 
 
+@pytest.mark.heavy
 def test_the_example_script_runs():
     lines = run_example("langchain_guard.py")
     assert lines[0].startswith("answer: Mix flour")

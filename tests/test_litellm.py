@@ -190,6 +190,7 @@ def test_an_unreadable_request_is_a_clear_400(embedded_guard):
     assert caught.value.status_code == 400 and "cannot judge" in caught.value.detail["error"]
 
 
+@pytest.mark.heavy
 def test_the_example_script_runs():
     lines = run_example("litellm_guard.py", LITELLM_LOCAL_MODEL_COST_MAP="True")
     assert lines[0].startswith("answer: Mix flour")

@@ -137,6 +137,7 @@ def env() -> dict[str, str]:
     return {"PYTHONPATH": str(ROOT / "src"), **({"HOME": os.environ["HOME"]} if "HOME" in os.environ else {})}
 
 
+@pytest.mark.heavy
 def test_railguard_mcp_over_stdio_and_redact_without_the_pii_extra():
     # the pii extra hidden from this server process: redact answers an error that says what to install
     hide_pii = "import sys; sys.modules['presidio_analyzer'] = None; " + CLI
@@ -152,6 +153,7 @@ def test_railguard_mcp_over_stdio_and_redact_without_the_pii_extra():
     assert redacted.is_error and "pip install 'railguard[pii]'" in text(redacted)
 
 
+@pytest.mark.heavy
 def test_railguard_mcp_gateway_over_stdio(tmp_path):
     script = tmp_path / "tiny_server.py"
     script.write_text(TINY_SERVER)
@@ -177,6 +179,7 @@ def test_the_cli_says_what_is_wrong_without_a_traceback():
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.heavy
 def test_the_example_script_runs():
     result = subprocess.run([sys.executable, str(ROOT / "examples" / "mcp_gateway.py")], capture_output=True,
                             text=True, timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})

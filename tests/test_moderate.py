@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from railguard import ConfigError, InputError
-from railguard.moderate import moderate_file
+from railguard.batch.local import moderate_file
 from railguard.types import VERDICT_KEYS
 
 OUTPUT_KEYS = set(VERDICT_KEYS) | {"id"}

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rail_support import BREAD, RECIPE, answer_of, red_team_rows, run_example
 
 from railguard.integrations import nemo
@@ -69,6 +71,7 @@ def test_the_flows_name_the_actions():
     assert "execute railguard_check_output" in nemo.COLANG_FLOWS
 
 
+@pytest.mark.heavy
 def test_the_example_script_runs():
     lines = run_example("nemo_guard.py")
     assert lines[0].startswith("answer: Mix flour")

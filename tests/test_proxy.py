@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.testclient import TestClient
 from railguard.server import create_app
-from railguard.server.audit import AuditRecord, SqliteStore
+from railguard.audit import AuditRecord, SqliteStore
 from railguard.types import GuardInput, Verdict
 
 openai = pytest.importorskip("openai", reason="the openai client is not installed (it is in the dev extra)")
@@ -677,7 +677,7 @@ def test_a_long_rag_document_is_judged_not_refused(proxy, upstream):
 
 
 def test_long_texts_reach_the_guard_in_overlapping_pieces_of_at_most_max_input_chars():
-    from railguard.server.conversation import Conversation
+    from railguard.conversation import Conversation
 
     document = "".join(f"{i:07d} " for i in range(12_000))  # 96,000 characters
     inputs = Conversation(turns=("short question",), documents=(document,), piece_chars=32_768).guard_inputs()
@@ -734,7 +734,7 @@ class _Chunks:
 
 
 def test_stream_events_are_read_as_bytes_whatever_the_chunk_boundaries():
-    from railguard.server.proxy import sse_payloads
+    from railguard.server.proxy.upstream import sse_payloads
 
     wire = (b'data: {"a": "\xc3\xa9"}\r\n\r\nevent: x\nid: 7\ndata: {"b":\n'
             b'data: 2}\n\n: a comment\rdata: [DONE]\r\rdata: tail')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from railguard.server.audit import SCHEMA_VERSION, AuditRecord, SqliteStore
+from railguard.audit import SCHEMA_VERSION, AuditRecord, SqliteStore
 
 _VERSION_1 = """
 CREATE TABLE railguard_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, request_id TEXT NOT NULL,

@@ -27,7 +27,7 @@ from railguard.actions import RISK_LEVELS
 from railguard.agent_rules import default_rules, fired, raise_level
 from railguard.guards.agent import LEVEL_ACTIONS
 from railguard.server import create_app
-from railguard.server.audit import SqliteStore
+from railguard.audit import SqliteStore
 from railguard.types import GuardInput, Reason, Verdict
 
 openai = pytest.importorskip("openai", reason="the openai client is not installed (it is in the dev extra)")

@@ -11,7 +11,7 @@ from server_support import live_server, make_app
 from test_server_postgres import postgres_url  # noqa: F401 - the throwaway PostgreSQL cluster fixture
 
 from fastapi.testclient import TestClient
-from railguard.server.audit import ReviewLabel, open_store
+from railguard.audit import ReviewLabel, open_store
 from railguard.server.review import make_label, order_queue, queue
 
 KEY = "review-key-1"
@@ -65,7 +65,7 @@ def test_marks_on_tasks_the_guard_did_not_decide_are_refused(tmp_path):
 
 
 def test_uncertainty_order_puts_scores_near_the_boundary_first(tmp_path):
-    from railguard.server.audit import AuditRecord
+    from railguard.audit import AuditRecord
 
     def rec(i, score):
         return AuditRecord(time=0, request_id="r", item=i, endpoint="guard", key_id=None, guard="g", tier="t",

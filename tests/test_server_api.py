@@ -13,7 +13,7 @@ import pytest
 from server_support import CountingGuard, RaisingGuard, SlowGuard, live_server, make_app
 
 from fastapi.testclient import TestClient
-from railguard.server.audit import SqliteStore, text_digest
+from railguard.audit import SqliteStore, text_digest
 from railguard.server.auth import key_id
 from railguard.taxonomy import OPENAI_CATEGORIES
 from railguard.types import VERDICT_KEYS

@@ -17,7 +17,7 @@ import pytest
 from conftest import HAS_EMBEDDED_MODEL
 from server_support import free_port
 
-from railguard.server.audit import SqliteStore
+from railguard.audit import SqliteStore
 
 pytestmark = pytest.mark.skipif(not HAS_EMBEDDED_MODEL, reason="no embedded model shipped yet")
 

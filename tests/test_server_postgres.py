@@ -12,7 +12,7 @@ import pytest
 from server_support import make_app
 
 from fastapi.testclient import TestClient
-from railguard.server.audit import AuditRecord, open_store
+from railguard.audit import AuditRecord, open_store
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'railguard[server]'")
 

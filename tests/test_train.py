@@ -13,6 +13,8 @@ import railguard
 from railguard import ConfigError, GuardInput
 from railguard.train.pipeline import train
 
+pytestmark = pytest.mark.heavy  # every test here trains a model
+
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 

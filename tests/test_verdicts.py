@@ -7,7 +7,7 @@ import pytest
 from railguard import verdicts
 from railguard.errors import ConfigError, GuardContractError, InputError, RailguardError
 from railguard.guards.policy import PolicyGuard
-from railguard.judging import judged_batches
+from railguard.batch.core import judged_batches
 from railguard.media import guard as media
 from railguard.media.guard import MediaGuard
 from railguard.types import Extraction, GuardInput, Reason, Verdict

@@ -14,7 +14,7 @@ from .errors import ConfigError, InputError, MissingExtraError, ModelError, Rail
 from .actions import Action, Turn
 from .guard import Guard
 from .load import resolve as _resolve
-from .moderate import moderate_dataset
+from .batch.local import moderate_dataset
 from .types import TASKS, GuardInput, Task, Verdict
 
 __version__ = "0.1.0"

@@ -9,7 +9,7 @@ across turns is seen whole. Long texts are judged in overlapping pieces (the wor
 :meth:`Conversation.tool_call_input` how it judges a tool call the model proposes: as an action, with the last
 user turn as its task.
 
-The proxy reads OpenAI-shaped requests into one (:mod:`railguard.server.conversation`); the integrations read
+The proxy reads OpenAI-shaped requests into one (:mod:`railguard.server.proxy.conversation`); the integrations read
 their framework's messages (:mod:`railguard.integrations`).
 """
 

@@ -11,7 +11,7 @@
     Runner.run_sync(agent, "Summarize example.com")
 
 - :meth:`Railguard.input_guardrail` (``agents.InputGuardrail``) judges the run's input as railguard's proxy reads a
-  responses request (:func:`railguard.server.conversation.read_response`): the user's turns, and tool outputs and
+  responses request (:func:`railguard.server.proxy.conversation.read_response`): the user's turns, and tool outputs and
   system messages in it as context. By default it runs before the agent (``run_in_parallel=False``), so a blocked
   request never reaches the model.
 - :meth:`Railguard.output_guardrail` (``agents.OutputGuardrail``) judges the agent's final output as the response to
@@ -50,7 +50,7 @@ from agents import (FunctionTool, GuardrailFunctionOutput, InputGuardrail, Outpu
 from ..conversation import Conversation  # noqa: E402
 from ..guard import Guard  # noqa: E402
 from ..rails import blocks, why  # noqa: E402
-from ..server.conversation import read_response  # noqa: E402
+from ..server.proxy.conversation import read_response  # noqa: E402
 from ..server.errors import APIError  # noqa: E402
 from ..server.settings import ServerSettings  # noqa: E402
 from ..types import GuardInput, Verdict  # noqa: E402

@@ -24,7 +24,7 @@ In the SDK, :func:`guarded_completion` / :func:`aguarded_completion` put both ra
 ``acompletion``).
 
 The **input rail** (``pre_call``, ``during_call``) reads the request as railguard's proxy does
-(:func:`railguard.server.conversation.read_chat`; responses and text-completion requests too): the user's turns, and
+(:func:`railguard.server.proxy.conversation.read_chat`; responses and text-completion requests too): the user's turns, and
 system and tool messages as context, where indirect prompt injections hide. The **output rail** (``post_call``)
 judges each answer text as the response to the recent turns, and each tool call the model proposes as an action
 (the agent guard's action risk). A streamed answer passes through the proxy's window (:class:`railguard.rails.
@@ -61,10 +61,10 @@ from ..actions import tool_call_label  # noqa: E402
 from ..conversation import Conversation  # noqa: E402
 from ..guard import Guard  # noqa: E402
 from ..rails import blocks, partial_threshold, response_harm_blocks, why  # noqa: E402
-from ..server.apis import CHAT, COMPLETIONS, RESPONSES, Api, BadAnswer  # noqa: E402
-from ..server.conversation import read_chat, read_completion, read_response  # noqa: E402
 from ..server.errors import APIError  # noqa: E402
-from ..server.proxy import UpstreamError, _Stream  # noqa: E402
+from ..server.proxy import StreamedAnswer, UpstreamError  # noqa: E402
+from ..server.proxy.apis import CHAT, COMPLETIONS, RESPONSES, Api, BadAnswer  # noqa: E402
+from ..server.proxy.conversation import read_chat, read_completion, read_response  # noqa: E402
 from ..server.settings import ServerSettings  # noqa: E402
 from ..types import GuardInput, Verdict  # noqa: E402
 
@@ -291,7 +291,7 @@ class AnswerStream:
         self.rail = rail
         self.conversation = conversation
         self.api = api
-        self.state = _Stream()
+        self.state = StreamedAnswer()
         self.threshold = partial_threshold(rail.window.partial_threshold, input_verdicts, harm_blocks=rail.harm_blocks)
         self.unreadable: dict[int, Verdict] = {}
 

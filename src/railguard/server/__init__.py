@@ -1,7 +1,7 @@
 """The moderation server: ``create_app()`` for ASGI hosts, ``serve()`` for ``railguard serve``.
 
 Needs the ``server`` extra (``pip install 'railguard[server]'``). Names are imported on first use, so
-``railguard.server.audit`` (read by ``railguard audit``) works without the web framework installed.
+``railguard.server.audit`` (an old name of :mod:`railguard.audit`) works without the web framework installed.
 """
 
 from __future__ import annotations

@@ -10,12 +10,12 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from .. import __version__
+from ..audit import AuditStore
 from ..guard import Guard
-from .apis import RAILED
-from .audit import AuditStore
 from .deps import get_key_id
 from .errors import install_error_handlers
 from .middleware import BodyLimit, JsonBodies
+from .proxy.apis import RAILED
 from .routes import guard as guard_routes
 from .routes import health, models, moderations, review
 from .runtime import Runtime

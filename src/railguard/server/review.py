@@ -2,7 +2,7 @@
 
 The review page (``routes/review.py``) shows audited items one by one; for each task the guard decided,
 the moderator says whether the decision was correct, and may pick the categories that apply. A review is
-stored as a :class:`~railguard.server.audit.ReviewLabel` (the true label per task, what the guard had said,
+stored as a :class:`~railguard.audit.ReviewLabel` (the true label per task, what the guard had said,
 the reviewer's key id and the time); ``railguard feedback export`` and ``railguard improve`` read them.
 """
 
@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
+from ..audit import AuditRecord, AuditStore, ReviewLabel
 from ..errors import InputError
 from ..taxonomy import CATEGORY_NAMES
 from ..types import TASKS
-from .audit import AuditRecord, AuditStore, ReviewLabel
 
 Order = Literal["uncertainty", "flagged", "newest"]
 ORDERS: tuple[str, ...] = ("uncertainty", "flagged", "newest")

@@ -11,8 +11,8 @@ import os
 from typing import Any
 
 from .. import load, registry
+from ..audit import open_store
 from ..errors import ConfigError, require
-from .audit import open_store
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)

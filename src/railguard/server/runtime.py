@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import load, registry
+from ..audit import AuditRecord, AuditStore, make_record, open_store
 from ..errors import MissingExtraError, RailguardError
 from ..guard import Guard, check_steps
 from ..types import GuardInput, Verdict
-from .audit import AuditRecord, AuditStore, make_record, open_store
 from .auth import KeyRing
 from .batcher import BatchTimeout, MicroBatcher, OverBudget, Starved
 from .errors import SERVER_ERROR, APIError

@@ -2,7 +2,7 @@
 
 An audited item keeps its text only when the server runs with ``store_text`` on; items without text are
 counted but cannot teach a head. The audit log keeps a prompt alone as its text, or a JSON object
-``{"context", "prompt", "response"}`` when a response or context came with it (see ``server/audit.py``).
+``{"context", "prompt", "response"}`` when a response or context came with it (see ``audit/records.py``).
 """
 
 from __future__ import annotations

@@ -8,12 +8,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from ...errors import RailguardError
-from ..apis import RAILED
 from ..deps import KeyIdDep
 from ..encoding import loads_forwardable
 from ..errors import APIError
 from ..middleware import ORIGINAL_CONTENT_TYPE
 from ..proxy import Proxy
+from ..proxy.apis import RAILED
 
 router = APIRouter(tags=["proxy"])
 passthrough_router = APIRouter(tags=["proxy"])

@@ -1,41 +1,5 @@
-"""The guarding proxy: the generation routes of any OpenAI-compatible LLM, each with an input and an output rail.
-
-Railed: ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/responses``, streamed or not (their shapes are in
-:mod:`railguard.server.apis`). Other ``/v1/*`` calls pass through only when ``upstream_passthrough`` allows them.
-
-- **Input rail**: the conversation is judged (see :mod:`railguard.server.conversation`): every user turn, the
-  recent turns joined, and the documents the model reads but the user did not write (system and developer
-  messages, ``instructions``; and each tool or function result on its own, its verdict named ``name:call_id``)
-  as ``GuardInput.context``, where indirect prompt injections hide. Blocked: the upstream is not called.
-- **Output rail**: each completion is checked as the response to that prompt. Blocked: it is replaced. Each
-  tool call the upstream proposes is judged as an agent action (tool name, arguments, the user's request as its
-  task; its verdict named ``name:call_id``), so the policy's action per risk level applies (by default HIGH
-  blocks, LOW flags). An output with a blocked tool call loses all of its calls (they are one step of a plan)
-  and gets the refusal instead. A call that cannot be read as an action (no function name, arguments over the
-  action limit) is blocked. Streamed tool call fragments are assembled and held until the whole call passed.
-  Both rails block exactly when the guard's (policy's) verdict is flagged, i.e. its action is ``block``
-  (:func:`blocks`); ``flag`` and ``allow`` pass, reported in the verdict. A block answers with a normal answer of
-  that API whose text is the operator's refusal (``finish_reason: "content_filter"``, or status ``incomplete``
-  for responses) and a ``railguard`` field with the verdicts, so clients written for OpenAI keep working.
-- **Streams** (``stream_output``): ``window`` holds every upstream chunk back until a check covering its text, and
-  ``stream_holdback_chars`` of text after it, passed (checks run at sentence ends or every N tokens, on the prompt
-  with all of the answer so far); part of an answer must stay under the stricter ``stream_partial_threshold`` where
-  the policy blocks harmful answers, since the harm of an answer often shows only sentences after its first. Its
-  first window (``stream_first_window_chars``) is checked as soon as there is text and, passed under half that
-  threshold, released without the hold-back, so the first token waits for one check
-  (:class:`railguard.rails.StreamWindow`). ``live`` relays chunks at once and checks behind them; ``buffer`` checks
-  the whole answer before releasing any of it. A failed check sends nothing more of the answer, closes the upstream
-  stream (so the upstream stops generating) and ends with a ``content_filter`` chunk and ``[DONE]`` (a
-  ``response.incomplete`` event for responses). Released chunks are the upstream's bytes, unchanged.
-- **Faults** of the upstream (cannot connect, too slow, 5xx, not JSON, a stream that stops mid-way) answer 502
-  or 504 with an OpenAI error body, or an error event once a stream has begun; each is audited.
-
-JSON is parsed and written once (:mod:`railguard.server.encoding`): the client's body goes upstream as it came, a
-passed answer is the upstream's bytes with the ``railguard`` field spliced in, and stream events are read and
-relayed as bytes. Guard calls go through the server's micro-batcher (off the event loop). Every decision is one
-audit row with ``direction`` (input/output), ``upstream_called`` and ``stream_output``. All state of a request lives
-in that request's own objects: nothing is shared between requests but the HTTP connection pool.
-"""
+"""The guarding proxy's service: the input rail, the upstream call, the output rail (whole answers and streams),
+the audit rows of every decision, and the pass-through of other ``/v1/*`` calls."""
 
 from __future__ import annotations
 
@@ -47,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -55,40 +19,22 @@ import httpx
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from ..actions import tool_call_label
-from ..errors import InputError
-from ..rails import StreamWindow, blocks, partial_threshold, response_harm_blocks
-from ..types import GuardInput, Verdict
+from ...actions import tool_call_label
+from ...audit import AuditRecord
+from ...conversation import Conversation
+from ...errors import InputError
+from ...rails import blocks, partial_threshold, response_harm_blocks
+from ...types import GuardInput, Verdict
+from ..encoding import dumps, with_field
+from ..errors import APIError, error_body
+from ..media import check_media
+from ..runtime import Runtime
+from ..settings import ServerSettings
 from .apis import Api, BadAnswer, sse
-from .audit import AuditRecord
-from .conversation import Conversation
-from .encoding import dumps, loads, with_field
-from .errors import SERVER_ERROR, APIError, error_body
-from .media import check_media
-from .runtime import Runtime
-from .settings import ServerSettings
+from .stream import DONE, StreamedAnswer, parsed_events, replay
+from .upstream import Upstream, UpstreamError, json_or_fault, relay, sse_payloads
 
 log = logging.getLogger(__name__)
-
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                         "transfer-encoding", "upgrade", "host", "content-length", "authorization", "content-type"})
-_RESPONSE_DROP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"})
-
-
-class UpstreamError(Exception):
-    """The upstream failed; ``status`` (502 or 504) and ``code`` are what the client gets."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-    def body(self) -> dict[str, Any]:
-        return error_body(self.message, code=self.code, type=SERVER_ERROR)
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status)
-
-
 
 
 def rail_field(request_id: str, blocked: str | None, input_verdicts: Sequence[Verdict],
@@ -100,126 +46,6 @@ def rail_field(request_id: str, blocked: str | None, input_verdicts: Sequence[Ve
             "input": deciding.to_dict() if deciding is not None else None,
             "inputs": [v.to_dict() for v in input_verdicts],
             "output": [v.to_dict() for v in output_verdicts]}
-
-
-class Upstream:
-    """The upstream LLM API: one connection pool for the whole server."""
-
-    def __init__(self, settings: ServerSettings, *, keys_enabled: bool) -> None:
-        self.base_url = settings.upstream_url or ""
-        self.timeout_s = settings.upstream_timeout_s
-        self._key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
-        # With railguard keys on, the client's Authorization is a railguard key: never sent on.
-        self._pass_client_key = self._key is None and not keys_enabled
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s),
-                                        limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-    def url(self, path: str) -> str:
-        return f"{self.base_url}/{path.lstrip('/')}"
-
-    def headers(self, client_headers: Mapping[str, str], *, content_type: str | None = "application/json",
-                forward_all: bool = False) -> dict[str, str]:
-        """Headers for the upstream: the key (the operator's, or the client's own), plus, for pass-through,
-        the client's other end-to-end headers."""
-        out = {k: v for k, v in client_headers.items() if k.lower() not in _HOP_BY_HOP} if forward_all else {}
-        if content_type:
-            out["content-type"] = content_type
-        if self._key is not None:
-            out["authorization"] = f"Bearer {self._key}"
-        elif self._pass_client_key and client_headers.get("authorization"):
-            out["authorization"] = client_headers["authorization"]
-        return out
-
-    def fault(self, exc: Exception, what: str) -> UpstreamError:
-        """An httpx failure as the error the client gets."""
-        where = self.base_url
-        if isinstance(exc, httpx.TimeoutException):
-            return UpstreamError(504, "upstream_timeout",
-                                 f"the upstream LLM at {where} did not {what} within {self.timeout_s:g} s")
-        if isinstance(exc, httpx.ConnectError):
-            return UpstreamError(502, "upstream_unreachable", f"cannot connect to the upstream LLM at {where}")
-        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-            return UpstreamError(502, "upstream_stream_broken",
-                                 f"the upstream LLM at {where} closed the connection before its answer was complete")
-        return UpstreamError(502, "upstream_error", f"the upstream LLM at {where} failed ({type(exc).__name__})")
-
-    async def check_status(self, response: httpx.Response) -> None:
-        """5xx is the upstream's fault (502); 4xx is the client's, relayed as the upstream sent it."""
-        if response.status_code >= 500:
-            await response.aread()
-            raise UpstreamError(502, "upstream_error",
-                                f"the upstream LLM answered HTTP {response.status_code}; try again later")
-
-
-def _json_or_fault(raw: bytes | str, what: str) -> Any:
-    try:
-        return loads(raw)
-    except ValueError:
-        raise UpstreamError(502, "upstream_bad_response", f"the upstream LLM sent {what} that is not JSON") from None
-
-
-async def sse_payloads(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The ``data`` of each server-sent event, as the bytes between ``data:`` and the blank line (read as bytes:
-    nothing is decoded that is relayed unchanged). Lines end in CR LF, LF or CR."""
-    data: list[bytes] = []
-    pending = b""
-    async for chunk in response.aiter_bytes():
-        pending += chunk
-        lines = pending.splitlines(keepends=True)
-        # A last line without its LF waits for more (a CR at its end may be the first half of CR LF).
-        pending = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
-        for line in lines:
-            line = line.rstrip(b"\r\n")
-            if line == b"":
-                if data:
-                    yield b"\n".join(data)
-                    data = []
-            elif line.startswith(b"data:"):
-                data.append(line[5:].removeprefix(b" "))
-            # "event:", "id:", "retry:" and ":" comments carry nothing a chat stream needs
-    if pending.rstrip(b"\r\n").startswith(b"data:"):
-        data.append(pending.rstrip(b"\r\n")[5:].removeprefix(b" "))
-    if data:
-        yield b"\n".join(data)
-
-
-@dataclass(slots=True)
-class _Stream(StreamWindow[bytes]):
-    """One streamed answer on its way through the output rail: the shared window (:mod:`railguard.rails`) over
-    the upstream's event payloads, plus what the API's events say about the answer."""
-
-    calls: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)  # (output, call) -> id, name, arguments
-    call_items: list[tuple[GuardInput, Verdict]] = field(default_factory=list)  # the judged tool calls
-    finished: bool = False  # [DONE] or a finish_reason arrived
-    meta: dict[str, Any] = field(default_factory=dict)  # id, created, model of the latest chunk (the API's)
-
-    def read(self, chunk: Any, api: Api) -> tuple[dict[int, int], bool]:
-        """One parsed stream chunk: its texts added to the window, its tool call fragments to :attr:`calls`;
-        where each choice's text ends after it, and whether it carries part of a tool call."""
-        if not isinstance(chunk, dict):
-            raise UpstreamError(502, "upstream_bad_response", "the upstream LLM sent a stream chunk that is not an object")
-        if isinstance(chunk.get("error"), Mapping):
-            detail = chunk["error"].get("message")
-            raise UpstreamError(502, "upstream_error", f"the upstream LLM reported an error mid-stream: {detail}")
-        piece = api.piece(chunk)
-        if piece.error is not None:
-            raise UpstreamError(502, "upstream_error", f"the upstream LLM reported an error mid-stream: {piece.error}")
-        self.meta.update(piece.meta)
-        for part in piece.calls:
-            call = self.calls.setdefault((part.output, part.key), {"id": None, "name": None, "arguments": ""})
-            call["id"] = call["id"] or part.call_id
-            call["name"] = call["name"] or part.name
-            call["arguments"] = part.arguments if part.whole else call["arguments"] + part.arguments
-        self.finished |= piece.finished
-        return self.add(piece.texts), bool(piece.calls)
-
-    def assembled(self) -> list[tuple[int, dict[str, Any]]]:
-        """The streamed tool calls, whole, as chat ``tool_calls`` entries, each with its output index."""
-        return [(output, {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}})
-                for (output, _), c in sorted(self.calls.items())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +170,7 @@ class Proxy:
             self._log(call, "blocked-input")
             if call.stream:
                 chunks = api.cut({}, [0], rail, message, with_refusal=True)
-                return StreamingResponse(_iterate(chunks), media_type="text/event-stream", headers=call.headers)
+                return StreamingResponse(replay(chunks), media_type="text/event-stream", headers=call.headers)
             return _json({**api.refusal(body, call.request_id, message), "railguard": rail}, call.headers)
         upstream_headers = self.upstream.headers(client_headers)
         content = raw if raw is not None else dumps(body)
@@ -356,8 +182,8 @@ class Proxy:
             await self.upstream.check_status(response)
             if response.status_code >= 400:  # the client's mistake (bad model name, bad key): theirs to see
                 await self._record(call, call.input_items, upstream_called=True)
-                return _relay(response, call.headers)
-            answer = _json_or_fault(response.content, "an answer")
+                return relay(response, call.headers)
+            answer = json_or_fault(response.content, "an answer")
             try:
                 texts = api.texts(answer)
                 tool_calls = api.tool_calls(answer)
@@ -391,7 +217,7 @@ class Proxy:
             if response.status_code >= 400:
                 await response.aread()
                 await self._record(call, call.input_items, upstream_called=True)
-                return _relay(response, call.headers)
+                return relay(response, call.headers)
             if "text/event-stream" not in response.headers.get("content-type", "text/event-stream"):
                 await response.aread()
                 raise UpstreamError(502, "upstream_bad_response",
@@ -400,12 +226,12 @@ class Proxy:
             first = await anext(payloads, None)
             if first is None:
                 raise UpstreamError(502, "upstream_stream_broken", "the upstream LLM's stream ended before it began")
-            first_chunk = None if first == _DONE else _json_or_fault(first, "a stream chunk")
+            first_chunk = None if first == DONE else json_or_fault(first, "a stream chunk")
         except (httpx.HTTPError, UpstreamError) as exc:
             if response is not None:
                 await response.aclose()
             return await self._failed(call, exc, "start its stream")
-        chunks = _parsed(first, first_chunk, payloads)
+        chunks = parsed_events(first, first_chunk, payloads)
         return StreamingResponse(self._relay_stream(call, response, chunks), media_type="text/event-stream",
                                  headers={**call.headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -415,7 +241,7 @@ class Proxy:
         mode = settings.stream_output
         api = call.api
         conversation = call.conversation
-        state = _Stream()  # holds the upstream's events as relayed: bytes
+        state = StreamedAnswer()  # holds the upstream's events as relayed: bytes
         written = False
         outcome = "passed"
 
@@ -443,7 +269,7 @@ class Proxy:
             item = await anext(chunks, None)
             while item is not None:
                 payload, chunk = item
-                if payload == _DONE:
+                if payload == DONE:
                     state.finished = True
                     break
                 ends, holds_call = state.read(chunk, api)
@@ -550,40 +376,14 @@ class Proxy:
             finally:
                 await response.aclose()
 
-        kept = {k: v for k, v in response.headers.items() if k.lower() not in _RESPONSE_DROP}
+        kept = self.upstream.relayed_headers(response)
         # The background close also runs when the client leaves before the body was read.
         return StreamingResponse(body_chunks(), status_code=response.status_code, headers=kept,
                                  background=BackgroundTask(response.aclose))
 
 
-def _relay(response: httpx.Response, headers: Mapping[str, str]) -> JSONResponse:
-    """An upstream 4xx as it came (it is about the client's request), as JSON when it is JSON."""
-    try:
-        content = response.json()
-    except ValueError:
-        content = error_body(response.text[:1000] or f"upstream answered HTTP {response.status_code}",
-                             code="upstream_rejected")
-    return JSONResponse(content, status_code=response.status_code, headers=dict(headers))
-
-
-_DONE = b"[DONE]"
-
-
-async def _parsed(first: bytes, first_chunk: Any, payloads: AsyncIterator[bytes]
-                  ) -> AsyncIterator[tuple[bytes, Any]]:
-    """Each event's payload with its parsed chunk (None for [DONE]), the first already parsed; parsed once."""
-    yield first, first_chunk
-    async for payload in payloads:
-        yield payload, None if payload == _DONE else _json_or_fault(payload, "a stream chunk")
-
-
 def _json(content: Any, headers: Mapping[str, str]) -> Response:
     return Response(dumps(content), media_type="application/json", headers=dict(headers))
-
-
-async def _iterate(chunks: Sequence[bytes]) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        yield chunk
 
 
 def _check_sizes(conversation: Conversation, inputs: int, settings: ServerSettings) -> None:

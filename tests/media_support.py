@@ -1,4 +1,4 @@
-"""Synthetic media for tests and benchmarks: text drawn on noisy images (Pillow), sentences spoken by espeak-ng.
+"""Synthetic media for the tests and bench/media.py: text drawn on noisy images (Pillow), sentences spoken by espeak-ng.
 
 Nothing here is used to judge anything; it makes inputs whose true text is known.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, require
+from railguard.errors import ConfigError, require
 
 # TrueType fonts found on common Linux machines (Debian fonts-dejavu-core, fonts-liberation).
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "/Library/Fonts", "C:/Windows/Fonts")
