@@ -17,10 +17,15 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
 from .data import BENIGN_CATS, RESPONSE, Example, _cats
 
 _SOURCE = "synthetic_templates"
+# Families of their own size get their own source name, so that the per-source weighting of training does not
+# thin the short turns and look-alikes out as the other families grow.
+_CONTRAST_SOURCE = "synthetic_contrast"
+_COPYRIGHT_SOURCE = "synthetic_copyright"
 
 
 def _example(text: str, harmful: bool, cats: Iterable[str] = (), weight: float = 1.0) -> Example:
@@ -269,7 +274,7 @@ def contrast_requests(rng: random.Random) -> list[Example]:
     out += [_example(_vary(t.format(f=rng.choice(_FIRST_NAMES)), rng), True, ["privacy"]) for t in _PRIVATE_HARMFUL
             for _ in range(2)]
     out += [_example(_vary(t, rng), False) for t in _FIGURES for _ in range(2)]
-    return out
+    return [replace(ex, source=_CONTRAST_SOURCE) for ex in out]
 
 
 # --- copyrighted text ---------------------------------------------------------------------------------------
@@ -345,7 +350,7 @@ def copyright_requests(rng: random.Random) -> list[Example]:
             out += [_example(_vary(f.format(t=t, a=a), rng), False) for f in rng.sample(benign, 3)]
     for t, a in _PUBLIC_DOMAIN:
         out += [_example(f.format(t=t, a=a), False) for f in _PD_FULL]
-    return out
+    return [replace(ex, source=_COPYRIGHT_SOURCE) for ex in out]
 
 
 # --- response prefixes ----------------------------------------------------------------------------------------
