@@ -1,9 +1,11 @@
-"""An optional on-disk cache of encoder vectors for training runs (``RAILGUARD_EMBED_CACHE=DIR``).
+"""The one on-disk cache of encoder vectors used in training (heads, probes, agent heads, ``railguard improve``,
+the feedback and robustness benchmarks).
 
-Training a frozen encoder's heads (``railguard train --encoder e5``) spends nearly all its time encoding
-the pool; with this set, a second run with other head settings encodes only what it has not seen. Keys
-are the window's token ids plus the sha256 of the encoder file: another encoder never hits, and a copy of
-the same encoder (a run that reuses a fine-tuned one with --encoder-from) does.
+Keys are a window's token ids, in a folder per encoder named by its identity (the sha256 of the encoder file,
+:func:`encoder_identity`): another encoder never hits, and a copy of the same encoder (a run that reuses a
+fine-tuned one with --encoder-from) does. Training runs use it when ``RAILGUARD_EMBED_CACHE=DIR`` is set
+(:meth:`EmbeddingCache.for_encoder`); :class:`railguard.train.features.FeatureCache` keeps one in
+``~/.cache/railguard/features`` by default. Without a folder it caches in memory only.
 """
 
 from __future__ import annotations
@@ -20,11 +22,18 @@ from ..models.encoder import TextEncoder, Window
 ENV = "RAILGUARD_EMBED_CACHE"
 
 
+def encoder_identity(enc: TextEncoder) -> str:
+    """What names an encoder's vectors: the sha256 of its file."""
+    return sha256_file(enc.onnx_path)
+
+
 class EmbeddingCache:
-    def __init__(self, folder: Path, encoder_id: str) -> None:
-        self.folder = folder / hashlib.sha256(encoder_id.encode()).hexdigest()[:16]
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def __init__(self, folder: Path | None, encoder_id: str) -> None:
+        self.folder = None if folder is None else Path(folder) / hashlib.sha256(encoder_id.encode()).hexdigest()[:16]
         self.vectors: dict[bytes, np.ndarray] = {}
+        if self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
         for shard in sorted(self.folder.glob("*.npz")):
             with np.load(shard, allow_pickle=False) as z:
                 self.vectors.update(zip(map(bytes, z["keys"]), z["vectors"]))
@@ -34,7 +43,7 @@ class EmbeddingCache:
         folder = os.environ.get(ENV)
         if not folder:
             return None
-        return cls(Path(folder), sha256_file(enc.onnx_path))
+        return cls(Path(folder), encoder_identity(enc))
 
     @staticmethod
     def key(w: Window) -> bytes:
@@ -47,6 +56,7 @@ class EmbeddingCache:
             fresh = enc.encode([windows[i] for i in missing])
             new = {keys[i]: v for i, v in zip(missing, fresh)}
             self.vectors.update(new)
-            shard = self.folder / f"{len(list(self.folder.glob('*.npz'))):06d}-{os.getpid()}.npz"
-            np.savez(shard, keys=np.array(list(new), dtype="S16"), vectors=np.stack(list(new.values())))
+            if self.folder is not None:
+                shard = self.folder / f"{len(list(self.folder.glob('*.npz'))):06d}-{os.getpid()}.npz"
+                np.savez(shard, keys=np.array(list(new), dtype="S16"), vectors=np.stack(list(new.values())))
         return np.stack([self.vectors[k] for k in keys]).astype(np.float32)

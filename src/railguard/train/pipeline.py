@@ -16,14 +16,14 @@ from ..lang import script_language
 from ..models.artifacts import ENCODER_FILE, TOKENIZER_FILE, WINDOW, write_manifest
 from ..models.encoder import TextEncoder
 from ..models.heads import Heads
-from ..progress import progress_bar
 from ..types import TASKS
 from .augment import augment, with_keyword_categories
 from .data import (BENIGN_MULTILINGUAL_RESTRICTED, DEFAULT_SEED, HEADS, HELDOUT_FRACTION, LICENSES,
                    MULTILINGUAL_ONLY, SOURCES, Example, build_pool, data_hashes, holdout_of, licensed_sources,
                    norm_key, read_rows)
 from .embed_cache import EmbeddingCache
-from .finetune import base_model_dir, export_onnx, finetune, first_window, targets_matrix
+from .features import encode_examples
+from .finetune import base_model_dir, export_onnx, finetune, targets_matrix
 from .heads import class_source_weights  # noqa: F401 - imported from here by bench/robustness.py
 from .heads import calibrate, fit_heads, source_weights
 from .quantize import QUANTIZATION
@@ -55,16 +55,8 @@ def _subsample(examples: list[Example], limit: int | None, rng: random.Random) -
 
 
 def _embed(enc: TextEncoder, examples: list[Example], label: str, progress: bool) -> np.ndarray:
-    out = np.zeros((len(examples), enc.dim), np.float32)
-    step = 256
-    cache = EmbeddingCache.for_encoder(enc)  # only with RAILGUARD_EMBED_CACHE set
-    with progress_bar(f"encoding {label}", total=len(examples), enabled=progress) as bar:
-        for s in range(0, len(examples), step):
-            part = examples[s : s + step]
-            windows = [first_window(enc, ex) for ex in part]
-            out[s : s + len(part)] = cache.encode(enc, windows) if cache else enc.encode(windows)
-            bar.advance(len(part))
-    return out
+    # only with RAILGUARD_EMBED_CACHE set
+    return encode_examples(enc, examples, EmbeddingCache.for_encoder(enc), label=label, progress=progress)
 
 
 def _binary_metrics(p: np.ndarray, labels: np.ndarray, threshold: float,
