@@ -133,7 +133,7 @@ class EmbeddedGuard:
 
     def _agent_verdicts(self, inputs: Sequence[GuardInput], verdicts: list[Verdict]) -> list[Verdict]:
         """Inputs with an action or a trajectory also get the agent guard's fields (same encoder)."""
-        from .agent import AgentGuard, merge
+        from ..agent.guard import AgentGuard, merge
 
         if self._agent is None:
             sha256 = self.manifest.get("files", {}).get(self.manifest["encoder"]["onnx"])
