@@ -5,7 +5,9 @@ call) and the texts the heads read; ``rules`` the rule layer that puts a floor u
 built-in rules are data: ``railguard/data/agent_rules.yaml``) and a policy's ``agent`` section; ``heads`` the
 action and trajectory heads and their features over the embedded encoder (the model files stay in
 ``railguard/models/agent``); ``guard`` the :class:`~railguard.agent.guard.AgentGuard` (``load_guard("agent")``);
-``io`` reading actions from command-line options and JSON lines. This package imports nothing from training,
+``compose`` a text guard with the agent guard beside it (what :mod:`railguard.load` builds for the embedded
+and e5 tiers, so that the text guards know nothing of agents); ``io`` reading actions from command-line options
+and JSON lines. This package imports nothing from training,
 evaluation, the server or the CLI; ``railguard.server.routes.actions`` serves it over HTTP.
 
 The training and evaluation side of the feature stays in its layers: ``railguard.train.agent`` fits the heads,

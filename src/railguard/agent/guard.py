@@ -1,8 +1,8 @@
 """The agent guard: how risky is a proposed action (SAFE / LOW / HIGH), and is a trajectory unsafe?
 
-``load_guard("agent")`` judges inputs that carry an ``action`` and/or a ``trajectory``; the embedded
-default routes such inputs here too (sharing its encoder), so ``load_guard()`` users get the same fields
-next to the text checks. The model's level is raised by the rules (:mod:`railguard.agent.rules`) that
+``load_guard("agent")`` judges inputs that carry an ``action`` and/or a ``trajectory``; the loader puts it
+beside the embedded and e5 tiers too (:mod:`railguard.agent.compose`, sharing the embedded encoder), so
+``load_guard()`` users get the same fields next to the text checks. The model's level is raised by the rules (:mod:`railguard.agent.rules`) that
 fire; each fired rule is named in the verdict's ``explanation``. The verdict's ``action`` says what to do:
 ``block`` for HIGH (or an unsafe trajectory), ``flag`` (ask the user to confirm) for LOW, ``allow`` for SAFE.
 """
