@@ -170,6 +170,25 @@ def test_the_embedded_default_routes_actions_to_the_agent_heads(embedded_guard):
     assert "prompt_harmful" in acted.scores and "action_high" in acted.scores
 
 
+def test_the_loader_puts_the_agent_guard_beside_the_text_guard(embedded_guard):
+    """The embedded guard itself judges text only; the loaded one (text guard and agent guard composed) keeps
+    the embedded guard's capabilities and judges the action in its layer views too."""
+    from railguard.agent.compose import WithAgent
+    from railguard.guard import HasEncoder, HasLayerViews, HasManifest, HasThresholds, ReadsLanguages, unwrap
+    from railguard.guards.embedded import EmbeddedGuard
+
+    composed = unwrap(embedded_guard, WithAgent)
+    text_guard = composed.inner
+    assert isinstance(text_guard, EmbeddedGuard)
+    for capability in (HasEncoder, HasLayerViews, HasManifest, HasThresholds, ReadsLanguages):
+        assert isinstance(composed, capability), capability.__name__
+    acting = GuardInput("Buy it", action=Action("click", target="Place order", url="https://shop.example.com/checkout"))
+    assert text_guard.check([acting])[0].action_risk is None
+    viewed, checked = composed.check_views([acting])[0][0].to_dict(), composed.check([acting])[0].to_dict()
+    assert {**viewed, "latency_ms": 0} == {**checked, "latency_ms": 0}
+    assert viewed["action_risk"] == "HIGH"
+
+
 def test_a_changed_model_file_is_refused(tmp_path):
     broken = tmp_path / "agent"
     shutil.copytree(AGENT_DIR, broken)

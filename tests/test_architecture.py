@@ -144,6 +144,7 @@ MUST_NOT_IMPORT: dict[str, tuple[str, ...]] = {
     "railguard.batch": ("railguard.cli", "railguard.server"),
     "railguard.server.proxy": ("railguard.cli", "railguard.server.app", "railguard.server.routes"),
     "railguard.audit": ("railguard.cli", "railguard.server", "railguard.train", "railguard.eval"),
+    "railguard.agent": ("railguard.cli", "railguard.server", "railguard.train", "railguard.eval"),
 }
 
 
@@ -204,6 +205,11 @@ MOVED = {
     "railguard.server.audit": "railguard.audit",
     "railguard.server.apis": "railguard.server.proxy.apis",
     "railguard.server.conversation": "railguard.server.proxy.conversation",
+    "railguard.actions": "railguard.agent.actions",
+    "railguard.agent_io": "railguard.agent.io",
+    "railguard.agent_rules": "railguard.agent.rules",
+    "railguard.guards.agent": "railguard.agent.guard",
+    "railguard.models.agent_heads": "railguard.agent.heads",
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .errors import ConfigError, InputError, MissingExtraError, ModelError, RailguardError
-from .actions import Action, Turn
+from .agent.actions import Action, Turn
 from .guard import Guard
 from .load import resolve as _resolve
 from .batch.local import moderate_dataset

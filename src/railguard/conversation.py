@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .actions import Action, tool_call_label
+from .agent.actions import Action, tool_call_label
 from .types import GuardInput
 
 _JOIN = "\n\n"
@@ -30,7 +30,7 @@ TASK_CHARS = 1000
 @dataclass(frozen=True, slots=True)
 class Conversation:
     """The user's turns (in order), the documents the model reads, the tools' outputs (``(label, text)``: see
-    :func:`railguard.actions.tool_label`), and the images and audio of the request."""
+    :func:`railguard.agent.actions.tool_label`), and the images and audio of the request."""
 
     turns: tuple[str, ...] = ()
     documents: tuple[str, ...] = ()

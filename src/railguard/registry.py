@@ -45,7 +45,7 @@ _LAZY_MODULES: dict[str, str] = {
     "hf": "railguard.guards.hf_generative",
     "endpoint": "railguard.guards.endpoint",
     "openai-moderation": "railguard.guards.openai_moderation",
-    "agent": "railguard.guards.agent",
+    "agent": "railguard.agent.guard",
 }
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .actions import Action, Turn, to_action, to_trajectory
+from .agent.actions import Action, Turn, to_action, to_trajectory
 from .errors import InputError
 
 
@@ -72,7 +72,7 @@ class GuardInput:
     a web page, a tool result); instructions hidden there are indirect prompt injections.
 
     ``action`` is an agent's proposed next step (an Action, an action dict, or an LLM API's tool call such as a
-    chat ``tool_calls`` entry) and ``trajectory`` the turns so far (see :mod:`railguard.actions`); with either,
+    chat ``tool_calls`` entry) and ``trajectory`` the turns so far (see :mod:`railguard.agent.actions`); with either,
     ``prompt`` may be left out (it defaults to "").
     ``images`` and ``audio`` (bytes or file paths) are read into text by :mod:`railguard.media`
     (OCR, speech-to-text) and checked by the same guard; the verdict's explanation says what was read where.

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .actions import RISK_LEVELS
+from .agent.actions import RISK_LEVELS
 from .errors import GuardContractError, InputError
 from .types import ACTIONS, FLAG_TASKS, TASKS, GuardInput, Reason, Verdict
 

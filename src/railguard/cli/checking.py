@@ -124,7 +124,7 @@ def check_action(
     policy: PolicyOption = None,
 ) -> None:
     """Judge an agent's proposed action: SAFE, LOW (confirm first) or HIGH (block)."""
-    from ..agent_io import action_from_options, inputs_from_lines
+    from ..agent.io import action_from_options, inputs_from_lines
 
     g = load_guard(guard, policy=policy)
     if in_path is not None:

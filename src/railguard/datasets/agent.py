@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..actions import Action, Turn
+from ..agent.actions import Action, Turn
 from ..errors import InputError
 
 _ROLES = {"user": "user", "assistant": "agent", "agent": "agent", "tool": "environment", "environment": "environment"}

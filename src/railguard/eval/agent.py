@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..actions import RISK_LEVELS
+from ..agent.actions import RISK_LEVELS
 from ..datasets.agent import trajectory_input, webguard_action
 from ..errors import InputError
 from ..types import GuardInput

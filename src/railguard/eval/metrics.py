@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..actions import RISK_LEVELS
+from ..agent.actions import RISK_LEVELS
 
 #: Bins of the expected calibration error and of the reliability diagram.
 ECE_BINS = 15

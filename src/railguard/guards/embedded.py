@@ -59,7 +59,6 @@ class EmbeddedGuard:
         # (manifest "languages": null or [] means any language)
         languages = self.manifest.get("languages", ["en"])
         self.languages: tuple[str, ...] | None = tuple(languages) if languages else None
-        self._agent = None  # the agent heads, loaded with the first action or trajectory
 
     def _windows(self, x: GuardInput) -> list[tuple[int, Window]]:
         # Blank text says nothing: it gets no window and scores 0 rather than whatever [CLS][SEP] encodes to.
@@ -127,26 +126,7 @@ class EmbeddedGuard:
         share = elapsed_ms / max(1, len(inputs))
         verdicts = [self._verdict(x, {r: np.stack(v) for r, v in rows.items()}, share)
                     for x, rows in zip(inputs, per_input)]
-        if any(x.action is not None or x.trajectory for x in inputs):
-            verdicts = self._agent_verdicts(inputs, verdicts)
         return verdicts, view_probs
-
-    def _agent_verdicts(self, inputs: Sequence[GuardInput], verdicts: list[Verdict]) -> list[Verdict]:
-        """Inputs with an action or a trajectory also get the agent guard's fields (same encoder)."""
-        from .agent import AgentGuard, merge
-
-        if self._agent is None:
-            sha256 = self.manifest.get("files", {}).get(self.manifest["encoder"]["onnx"])
-            agent = None
-            if sha256 is not None:  # an encoder converted on this machine (e5) has no shipped hash
-                try:
-                    agent = AgentGuard(encoder=self.encoder, encoder_sha256=sha256)
-                except ModelError:  # another encoder (a retrained model)
-                    pass
-            self._agent = agent or AgentGuard()  # the agent heads bring the shipped encoder
-        judged = self._agent.judge(inputs)
-        return [merge(v, j) if x.action is not None or x.trajectory else v
-                for x, v, j in zip(inputs, verdicts, judged)]
 
     def _view_probs(self, inputs: Sequence[GuardInput], owners: list[tuple[int, int]], layer_states: np.ndarray,
                     head_probs: np.ndarray) -> np.ndarray:

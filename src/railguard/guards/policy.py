@@ -134,7 +134,7 @@ class PolicyGuard:
                     reasons.append(Reason(f"custom_categories.{c.name}", c.action, custom[c.name], c.threshold))
         agent_fields: dict[str, Any] = {}
         if v.action_risk is not None or v.trajectory_unsafe is not None:
-            from .agent import policy_agent_reasons
+            from ..agent.guard import policy_agent_reasons
 
             agent_fields, agent_reasons = policy_agent_reasons(x, v, policy.agent)
             reasons += agent_reasons

@@ -43,7 +43,7 @@ from langchain_core.prompt_values import PromptValue  # noqa: E402
 from langchain_core.runnables import Runnable, RunnableConfig  # noqa: E402
 from langchain_core.runnables.config import run_in_executor  # noqa: E402
 
-from ..actions import Action  # noqa: E402
+from ..agent.actions import Action  # noqa: E402
 from ..conversation import Conversation  # noqa: E402
 from ..guard import Guard  # noqa: E402
 from ..rails import (DEFAULT_WINDOW, REFUSAL_MESSAGE, StreamWindow, WindowSettings, blocks,  # noqa: E402

@@ -57,7 +57,7 @@ from fastapi import HTTPException  # noqa: E402
 from litellm.integrations.custom_guardrail import CustomGuardrail  # noqa: E402
 from litellm.types.guardrails import GuardrailEventHooks  # noqa: E402
 
-from ..actions import tool_call_label  # noqa: E402
+from ..agent.actions import tool_call_label  # noqa: E402
 from ..conversation import Conversation  # noqa: E402
 from ..guard import Guard  # noqa: E402
 from ..rails import blocks, partial_threshold, response_harm_blocks, why  # noqa: E402

@@ -50,7 +50,7 @@ from mcp.shared.exceptions import MCPError  # noqa: E402
 from mcp_types import INVALID_REQUEST  # noqa: E402
 
 from .. import __version__  # noqa: E402
-from ..actions import Action  # noqa: E402
+from ..agent.actions import Action  # noqa: E402
 from ..guard import Guard  # noqa: E402
 from ..rails import blocks, why  # noqa: E402
 from ..types import GuardInput, Verdict  # noqa: E402

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..agent_rules import DEFAULT_LEVEL_ACTIONS, AgentPolicy
+from ..agent.rules import DEFAULT_LEVEL_ACTIONS, AgentPolicy
 from ..errors import ConfigError
 from ..types import TASKS
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..agent_rules import DEFAULT_LEVEL_ACTIONS, parse_rules
+from ..agent.rules import DEFAULT_LEVEL_ACTIONS, parse_rules
 from ..taxonomy import CATEGORY_NAMES
 from ..types import ACTIONS, TASKS
 from .model import ON_ERROR, PII_ENTITIES, REDACTION_STYLES, PolicyError
@@ -182,7 +182,7 @@ class Name(Leaf):
 
 @dataclass(frozen=True, slots=True)
 class AgentRules(Leaf):
-    """``agent.rules`` (see :mod:`railguard.agent_rules`): the rules by name; a child's rule replaces its base's
+    """``agent.rules`` (see :mod:`railguard.agent.rules`): the rules by name; a child's rule replaces its base's
     of the same name."""
 
     def check(self, value: Any, path: Where, at: ErrorAt) -> dict[str, Any]:

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..actions import RISK_LEVELS, Action, render_trajectory
+from ..agent.actions import RISK_LEVELS, Action, render_trajectory
 from ..datasets.agent import trajectory_input
 from ..errors import ConfigError, require
-from ..models.agent_heads import (ACTION_FILE, FEATURES_VERSION, TOOL_ACTION_FILE, TRAJECTORY_FILE, ActionHead,
+from ..agent.heads import (ACTION_FILE, FEATURES_VERSION, TOOL_ACTION_FILE, TRAJECTORY_FILE, ActionHead,
                                   TrajectoryHead, action_features, softmax, trajectory_features)
 from ..models.artifacts import EMBEDDED_DIR, MANIFEST, read_manifest, sha256_file, write_manifest
 from ..models.encoder import TextEncoder

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..actions import RISK_LEVELS, Action, Turn
+from ..agent.actions import RISK_LEVELS, Action, Turn
 from ..datasets.agent import parse_field, read_turns, webguard_action
 from .data import norm_key, read_rows
 

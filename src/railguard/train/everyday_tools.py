@@ -32,7 +32,7 @@ import json
 import random
 from dataclasses import dataclass
 
-from ..actions import RISK_LEVELS, Action
+from ..agent.actions import RISK_LEVELS, Action
 from .agent_data import ActionRow, heldout_groups
 from .data import norm_key
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...actions import is_tool_call, tool_call_id, tool_call_name, tool_label
+from ...agent.actions import is_tool_call, tool_call_id, tool_call_name, tool_label
 from ...conversation import Conversation
 from ..errors import APIError
 from ..media import decode

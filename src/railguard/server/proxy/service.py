@@ -19,7 +19,7 @@ import httpx
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from ...actions import tool_call_label
+from ...agent.actions import tool_call_label
 from ...audit import AuditRecord
 from ...conversation import Conversation
 from ...errors import InputError

@@ -18,7 +18,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...agent_io import input_from_object
+from ...agent.io import input_from_object
 from ...errors import InputError
 from ...types import GuardInput
 from ..deps import KeyIdDep, RuntimeDep
