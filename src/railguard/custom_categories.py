@@ -44,6 +44,7 @@ import numpy as np
 
 from .errors import ModelError
 from .guard import HasManifest
+from .models.artifacts import encoder_sha256 as manifest_encoder_sha256
 from .policy import CustomCategory
 from .types import GuardInput
 
@@ -118,9 +119,7 @@ class Calibration:
 
 def encoder_sha256(guard: Any) -> str:
     """The sha256 of an embedded guard's encoder file, from its manifest ('' when unknown)."""
-    manifest = guard.manifest if isinstance(guard, HasManifest) else {}
-    onnx = (manifest.get("encoder") or {}).get("onnx", "")
-    return str((manifest.get("files") or {}).get(onnx, ""))
+    return manifest_encoder_sha256(guard.manifest) if isinstance(guard, HasManifest) else ""
 
 
 class CustomCategoryScorer:

@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import ModelError
 from ..guard import (Closeable, Describes, Guard, HasEncoder, HasLayerViews, HasManifest, HasThresholds, JudgesTasks,
                      ReadsLanguages, Steps, check_steps, pass_through, run_steps)
+from ..models.artifacts import encoder_sha256
 from ..types import GuardInput, Verdict
 from ..verdicts import check_inputs
 from .guard import AgentGuard, has_agent_input, merge
@@ -67,8 +68,8 @@ def agent_for(text: Guard) -> AgentGuard:
     embedded model's), else with the encoder the heads bring (an encoder converted on this machine, e5's, has no
     shipped hash; a retrained model has another encoder)."""
     if isinstance(text, HasManifest) and isinstance(text, HasEncoder):
-        sha256 = text.manifest.get("files", {}).get(text.manifest["encoder"]["onnx"])
-        if sha256 is not None:
+        sha256 = encoder_sha256(text.manifest)
+        if sha256:
             try:
                 return AgentGuard(encoder=text.encoder, encoder_sha256=sha256)
             except ModelError:

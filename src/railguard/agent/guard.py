@@ -20,6 +20,7 @@ import numpy as np
 from ..config import settings
 from ..errors import InputError, ModelError
 from ..models.artifacts import EMBEDDED_DIR, verify
+from ..models.artifacts import encoder_sha256 as manifest_encoder_sha256
 from ..models.encoder import TextEncoder
 from ..registry import register
 from ..types import GuardInput, Reason, Verdict
@@ -87,7 +88,7 @@ class AgentGuard:
         if encoder is None:
             embedded = verify(EMBEDDED_DIR)
             encoder = TextEncoder.from_spec(EMBEDDED_DIR, embedded["encoder"], threads=threads or settings().threads)
-            encoder_sha256 = embedded["files"][embedded["encoder"]["onnx"]]
+            encoder_sha256 = manifest_encoder_sha256(embedded)
         if encoder_sha256 is not None and encoder_sha256 != self.manifest.get("encoder_sha256"):
             raise ModelError(f"the agent heads in {self.model_dir} were fitted on another encoder "
                              f"({str(self.manifest.get('encoder_sha256'))[:12]}…, this one is {encoder_sha256[:12]}…); "

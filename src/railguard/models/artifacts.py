@@ -25,6 +25,14 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def encoder_sha256(manifest: dict[str, Any]) -> str:
+    """What identifies a model folder's encoder, wherever railguard compares encoders (agent heads, custom
+    categories, reused encoders, vector caches): the sha256 of its encoder file, as the manifest records it
+    ('' when the manifest names none)."""
+    onnx = (manifest.get("encoder") or {}).get("onnx", "")
+    return str((manifest.get("files") or {}).get(onnx, ""))
+
+
 def read_manifest(model_dir: str | Path) -> dict[str, Any]:
     path = Path(model_dir) / MANIFEST
     try:

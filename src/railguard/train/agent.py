@@ -32,7 +32,7 @@ from ..datasets.agent import trajectory_input
 from ..errors import ConfigError, require
 from ..agent.heads import (ACTION_FILE, FEATURES_VERSION, TOOL_ACTION_FILE, TRAJECTORY_FILE, ActionHead,
                                   TrajectoryHead, action_features, softmax, trajectory_features)
-from ..models.artifacts import EMBEDDED_DIR, MANIFEST, read_manifest, sha256_file, write_manifest
+from ..models.artifacts import EMBEDDED_DIR, MANIFEST, encoder_sha256, read_manifest, verify, write_manifest
 from ..models.encoder import TextEncoder
 from ..progress import progress_bar
 from .agent_data import (ACTION_SOURCES, NON_COMMERCIAL, TRAJECTORY_SOURCES, ActionRow, TrajectoryRow, action_rows,
@@ -393,7 +393,7 @@ PART_FILES: dict[str, str] = {"action": ACTION_FILE, "tool_action": TOOL_ACTION_
 def _update_manifest(out: Path, part: str, meta: dict) -> dict:
     """Rewrite the model folder's manifest with ``part`` replaced and the other parts kept."""
     previous = read_manifest(out) if (out / MANIFEST).is_file() else {}
-    encoder_sha = sha256_file(EMBEDDED_DIR / read_manifest(EMBEDDED_DIR)["encoder"]["onnx"])
+    encoder_sha = encoder_sha256(verify(EMBEDDED_DIR))
     if previous.get("encoder_sha256") not in (None, encoder_sha):
         # The other heads were fitted on another encoder: they cannot be kept beside this one.
         for other, file in PART_FILES.items():

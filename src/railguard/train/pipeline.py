@@ -13,7 +13,7 @@ import numpy as np
 from .. import __version__
 from ..errors import ConfigError, require
 from ..lang import script_language
-from ..models.artifacts import ENCODER_FILE, TOKENIZER_FILE, WINDOW, write_manifest
+from ..models.artifacts import ENCODER_FILE, TOKENIZER_FILE, WINDOW, encoder_sha256, write_manifest
 from ..models.encoder import TextEncoder
 from ..models.heads import Heads
 from ..types import TASKS
@@ -360,7 +360,7 @@ def _reused_encoder(folder: Path, encoder: str, epochs: int | None) -> dict:
         raise ConfigError(f"{folder}'s encoder is not a MiniLM encoder with this version's windows ({WINDOW})")
     kept = {k: spec[k] for k in ("fine_tuned_epochs", "freeze_layers", "quantization") if k in spec}
     return {**kept, "encoder_from": str(folder),
-            "encoder_sha256": (manifest.get("files") or {}).get(ENCODER_FILE, "")}
+            "encoder_sha256": encoder_sha256(manifest)}
 
 
 def training_sources(datasets: list[str], licenses: str) -> dict[str, dict]:
