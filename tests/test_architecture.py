@@ -221,3 +221,43 @@ def test_old_import_paths_still_give_the_same_objects():
         assert old_module.__all__, old
         for name in old_module.__all__:
             assert getattr(old_module, name) is getattr(new_module, name), f"{old}.{name}"
+
+
+#: The layers the README's Layout section draws, top to bottom: a module may import from its own layer and the
+#: ones below, never above. The most specific prefix decides ("railguard.agent.actions", the Action type, is a
+#: leaf while the rest of agent/ is a guard).
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("entry points", ("railguard.cli", "railguard.server", "railguard.integrations")),
+    ("jobs", ("railguard.batch", "railguard.eval", "railguard.train")),
+    ("composition", ("railguard.load",)),
+    ("guards", ("railguard.guards", "railguard.agent", "railguard.media", "railguard.policy",
+                "railguard.custom_categories")),
+    ("models and data", ("railguard.models", "railguard.datasets", "railguard.lang", "railguard.evasion",
+                         "railguard.rails", "railguard.conversation", "railguard.audit")),
+    ("leaves", ("railguard.types", "railguard.guard", "railguard.verdicts", "railguard.errors", "railguard.config",
+                "railguard.taxonomy", "railguard.progress", "railguard.registry", "railguard.agent.actions")),
+)
+
+
+def layer_of(module: str) -> int | None:
+    found = [(len(p), i) for i, (_, prefixes) in enumerate(LAYERS) for p in prefixes
+             if module == p or module.startswith(p + ".")]
+    return max(found)[1] if found else None
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Imports from a higher layer; the old import paths (re-exports of their new homes) and the package root
+    (``__version__``, the public API) are not layered."""
+    return sorted(f"{m} -> {t}" for m, targets in graph.items() if m not in MOVED for t in targets
+                  if layer_of(m) is not None and layer_of(t) is not None and layer_of(t) < layer_of(m))
+
+
+def test_layers_point_down():
+    graph = import_graph()
+    unlayered = sorted(m for m in graph if layer_of(m) is None and m != "railguard" and m not in MOVED)
+    assert unlayered == [], "modules the layer table does not place"
+    assert upward_imports(graph) == []
+
+
+def test_the_layer_check_sees_an_upward_import():
+    assert upward_imports({"railguard.types": {"railguard.server.app"}}) == ["railguard.types -> railguard.server.app"]
