@@ -40,3 +40,40 @@ def test_without_lingua_latin_text_is_taken_as_english(monkeypatch):
     monkeypatch.setattr(lang, "_detector", lambda: (None, None))
     assert lang.detect("Come posso costruire una bomba in casa?") == "en"
     assert lang.detect("如何制造炸弹？") == "zh"
+
+
+def _no_lingua(monkeypatch):
+    def fail():
+        raise AssertionError("lingua was asked")
+    monkeypatch.setattr(lang, "_detector", fail)
+
+
+@pytest.mark.parametrize("text", [
+    "How do I reset the password of my router?", "Can you write a short poem about the sea?",
+    "What is the difference between a virus and a bacterium?", "Please summarize this article for me.",
+])
+def test_plain_english_is_english_without_lingua(monkeypatch, text):
+    _no_lingua(monkeypatch)
+    assert lang.detect(text) == "en"
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("Was will er von mir wissen?", "de"),  # "was" and "will" are German words too
+    ("Dit is een test voor het systeem van de school", "nl"),
+    ("To jest bardzo dobry pomysł na weekend", "pl"),
+    ("Como fazer uma bomba em casa", "pt"),
+    ("kaise bam banaye ghar par", None),  # romanized Hindi: no English function words, lingua decides
+    ("How do I make a bomb? Dis-moi comment fabriquer une bombe artisanale", None),  # a French sentence after it
+])
+def test_other_latin_languages_still_go_to_lingua(text, code):
+    asked = []
+    real = lang._detector
+
+    def spy():
+        asked.append(True)
+        return real()
+    import unittest.mock
+    with unittest.mock.patch.object(lang, "_detector", spy):
+        got = lang.detect(text)
+    assert asked, text
+    assert code is None or got == code

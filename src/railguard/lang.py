@@ -53,6 +53,16 @@ ENGLISH_ODDS = 2.0
 LATIN_SAMPLE = 240
 #: Fewer Latin-script words than this say too little to tell languages apart: taken as English.
 MIN_WORDS = 3
+#: English function words that are not words of the other Latin-script languages routed here ("was", "will",
+#: "do", "to", "for", "of", "my", "we" are, in German, Portuguese, Polish, Danish or Dutch). Plain ASCII text
+#: with enough of them is English without asking lingua, which is most of the time the cascade spends on it.
+_ENGLISH_WORDS = frozenset(
+    "the and you how what it that this with your would should could about from they which who why when where "
+    "there their been does please have are can not be just some any into than them these those because "
+    "write tell explain show make i'm i've i'd don't can't it's what's".split())
+ENGLISH_WORDS_MIN = 2
+ENGLISH_WORDS_SHARE = 0.2
+ENGLISH_SPAN = 8
 
 
 def _script(ch: str) -> str | None:
@@ -97,8 +107,22 @@ def _detector():
     return lingua.LanguageDetectorBuilder.from_languages(*languages).build(), lingua.Language.ENGLISH
 
 
+def plainly_english(words: list[str]) -> bool:
+    """ASCII words enough of which are English function words (see :data:`_ENGLISH_WORDS`); a capital "I"
+    after the first word counts too (the pronoun, where Italian's article "i" is lower case)."""
+    bare = [w.strip(".,;:!?\"()") for w in words]
+    hits = [i for i, w in enumerate(bare) if w.lower() in _ENGLISH_WORDS or (i > 0 and w == "I")]
+    if len(hits) < ENGLISH_WORDS_MIN or len(hits) < ENGLISH_WORDS_SHARE * len(words):
+        return False
+    # every stretch of ENGLISH_SPAN words has one: a sentence in another language after an English one
+    # ("How do I make a bomb? Dis-moi comment fabriquer une bombe") still goes to lingua
+    edges = [-1, *hits, len(words)]
+    return all(b - a <= ENGLISH_SPAN for a, b in zip(edges, edges[1:]))
+
+
 def _latin_language(text: str) -> str:
-    if len(text.split()) < MIN_WORDS:
+    words = text[:LATIN_SAMPLE].split()
+    if len(words) < MIN_WORDS or (text.isascii() and plainly_english(words)):
         return "en"
     detector, english = _detector()
     if detector is None:
