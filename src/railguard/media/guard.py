@@ -99,7 +99,8 @@ class MediaGuard:
 
     def __init__(self, inner: Any, settings: MediaSettings | None = None) -> None:
         self.inner = inner
-        self.settings = settings
+        #: the limits and reader settings, read once here (from the environment unless given)
+        self.settings = settings if settings is not None else MediaSettings.from_env()
         self.name = inner.name
         pass_through(self, inner, PASSED_THROUGH)
 
@@ -114,7 +115,7 @@ class MediaGuard:
             if max_windows is None:
                 return self.inner.check(inputs)
             return (yield from check_steps(self.inner, inputs, max_windows=max_windows))
-        settings = self.settings or MediaSettings.from_env()
+        settings = self.settings
         batch: list[GuardInput] = []
         plans: list[_Plan] = []
         for x in inputs:
@@ -232,6 +233,9 @@ def _detail(found: Extraction) -> str:
     return "typed text"
 
 
-def with_media(guard: Any) -> Any:
-    """``guard`` able to take images and audio (a no-op for inputs without them)."""
-    return guard if isinstance(guard, MediaGuard) else MediaGuard(guard)
+def with_media(guard: Any, settings: MediaSettings | None = None) -> Any:
+    """``guard`` able to take images and audio (a no-op for inputs without them), with ``settings`` (else the
+    environment's) or, for a guard that already is one, with its own unless ``settings`` are given."""
+    if isinstance(guard, MediaGuard):
+        return guard if settings is None else MediaGuard(guard.inner, settings)
+    return MediaGuard(guard, settings)

@@ -148,8 +148,7 @@ class Runtime:
         from ..media.guard import with_media
         from .media import media_settings
 
-        guard = with_media(guard)  # images and audio, with the server's limits
-        guard.settings = media_settings(self.settings)
+        guard = with_media(guard, media_settings(self.settings))  # images and audio, with the server's limits
         service = GuardService(name, guard, self.settings)
         await service.batcher.start()
         self.services[name] = service
