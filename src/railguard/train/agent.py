@@ -38,7 +38,8 @@ from ..progress import progress_bar
 from .agent_data import (ACTION_SOURCES, NON_COMMERCIAL, TRAJECTORY_SOURCES, ActionRow, TrajectoryRow, action_rows,
                          heldout_groups, present, trajectory_rows)
 from ..eval.metrics import action_metrics
-from .data import DEFAULT_SEED, data_hashes
+from ..datasets.readers import data_hashes
+from .data import DEFAULT_SEED
 from .embed_cache import EmbeddingCache
 from .everyday_tools import LICENSE as EVERYDAY_LICENSE
 from .everyday_tools import RELIABILITY as EVERYDAY_RELIABILITY

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..datasets.readers import data_hashes, read_rows  # noqa: F401 - imported from here by train/agent.py
+from ..datasets.readers import read_rows
 from ..datasets.split import DEFAULT_SEED, HELDOUT_FRACTION, holdout_of, norm_key
 from ..errors import ConfigError
 from ..taxonomy import CATEGORY_NAMES

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import ConfigError
 
 QUANTIZATION = "int8 weights, fp32 compute (batch-invariant)"
@@ -47,7 +45,7 @@ def undo_dynamic_quantization(src: str | Path, dst: str | Path) -> Path:
     """Rewrite a graph from ``quantize_dynamic`` so every ``MatMulInteger`` is an fp32 ``MatMul`` on its
     exactly dequantized weights; the embeddings' int8 lookups are kept. Returns ``dst``."""
     import onnx
-    from onnx import helper, numpy_helper
+    from onnx import helper
 
     model = onnx.load(str(src))
     graph = model.graph
