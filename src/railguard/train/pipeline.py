@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..datasets.readers import data_hashes
 from ..errors import ConfigError, require
 from ..lang import script_language
 from ..models.artifacts import ENCODER_FILE, TOKENIZER_FILE, WINDOW, encoder_sha256, write_manifest
@@ -19,7 +20,7 @@ from ..models.heads import Heads
 from ..types import TASKS
 from .augment import augment, with_keyword_categories
 from .data import (BENIGN_MULTILINGUAL_RESTRICTED, DEFAULT_SEED, HEADS, HELDOUT_FRACTION, LICENSES,
-                   MULTILINGUAL_ONLY, SOURCES, Example, build_pool, data_hashes, holdout_of, licensed_sources,
+                   MULTILINGUAL_ONLY, SOURCES, Example, build_pool, holdout_of, licensed_sources,
                    norm_key, read_rows)
 from .embed_cache import EmbeddingCache
 from .features import encode_examples
