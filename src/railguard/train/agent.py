@@ -46,6 +46,7 @@ from .everyday_tools import RELIABILITY as EVERYDAY_RELIABILITY
 from .everyday_tools import SHARE as EVERYDAY_SHARE
 from .everyday_tools import SOURCE as EVERYDAY_SOURCE
 from .everyday_tools import everyday_rows
+from .heads import best_f1_threshold, binary_metrics, logistic, platt
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +176,7 @@ def source_weights(labels: np.ndarray, sources: np.ndarray, groups: np.ndarray, 
 
 
 def _fit_action(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int):
-    lm = require("sklearn.linear_model", "train")
-    return lm.LogisticRegression(C=1.0, max_iter=5000, random_state=seed).fit(x, y, sample_weight=w)
+    return logistic(x, y, w, seed=seed, max_iter=5000)
 
 
 def _choose_decision(probs: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
@@ -216,7 +216,6 @@ def _fit_risk_head(train: list[ActionRow], held: list[ActionRow], lexicon: list[
     """One action-risk head: fitted on ``train`` and the lexicon, calibrated and thresholded out of fold
     (folds grouped by source and group); scored on ``held``."""
     model_selection = require("sklearn.model_selection", "train")
-    lm = require("sklearn.linear_model", "train")
     y, src, groups, rel = _columns(train, "level")
     x = _in_batches(lambda part: action_features(encoder, [r.action for r in part]), train,
                     f"encoding {label} actions", progress)
@@ -233,7 +232,7 @@ def _fit_risk_head(train: list[ActionRow], held: list[ActionRow], lexicon: list[
                           np.concatenate([source_weights(y[fit_idx], src[fit_idx], groups[fit_idx], rel[fit_idx]),
                                           w_lex]), seed)
         oof_logits[held_idx] = clf.decision_function(x[held_idx])
-    calib = lm.LogisticRegression(C=100.0, max_iter=2000, random_state=seed).fit(oof_logits, y, sample_weight=w)
+    calib = platt(oof_logits, y, w, seed=seed, max_iter=2000)
     oof_probs = softmax(oof_logits @ calib.coef_.T + calib.intercept_)
     threshold, margin = _choose_decision(oof_probs, y, w)
 
@@ -323,31 +322,11 @@ def trajectory_text(row: dict) -> str:
     return render_trajectory(turns, profile)
 
 
-def _best_f1_threshold(p: np.ndarray, labels: np.ndarray, weight: np.ndarray | None = None) -> float:
-    w = np.ones(len(p)) if weight is None else weight
-    best, best_f1 = 0.5, -1.0
-    for t in np.round(np.arange(0.2, 0.81, 0.01), 2):
-        f1 = binary_metrics(p >= t, labels, w)["f1"]
-        if f1 > best_f1 + 1e-9:
-            best, best_f1 = float(t), f1
-    return best
-
-
-def binary_metrics(pred: np.ndarray, labels: np.ndarray, weight: np.ndarray | None = None) -> dict:
-    w = np.ones(len(pred)) if weight is None else weight
-    tp, fp, fn = (w * (pred & labels)).sum(), (w * (pred & ~labels)).sum(), (w * (~pred & labels)).sum()
-    return {"n": int(len(pred)), "f1": round(float(2 * tp / (2 * tp + fp + fn)), 4) if tp else 0.0,
-            "precision": round(float(tp / (tp + fp)), 4) if tp + fp else 0.0,
-            "recall": round(float(tp / (tp + fn)), 4) if tp + fn else 0.0,
-            "accuracy": round(float((w * (pred == labels)).sum() / w.sum()), 4) if len(pred) else 0.0}
-
-
 def train_trajectory(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, progress: bool = True,
                      sources: tuple[str, ...] | None = None) -> dict:
     """Fit, calibrate and save the trajectory head (``trajectory.npz``); returns the updated manifest. The
     held-out groups of every source (for R-Judge and ASSEBench a seeded share of their train split's
     instructions) calibrate the head and choose its threshold; their figures are reported per source."""
-    lm = require("sklearn.linear_model", "train")
     names = sources or present(data_dir, (n for n in TRAJECTORY_SOURCES if n not in NON_COMMERCIAL))
     rows = trajectory_rows(data_dir, names)
     if len(rows) < 30:
@@ -362,16 +341,15 @@ def train_trajectory(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED,
         if not held[src == name].any():
             held |= sel & np.isin(groups, list(heldout_groups(name, groups[sel])))
     w = source_weights(y.astype(int), src, groups, rel)
-    clf = lm.LogisticRegression(C=1.0, max_iter=5000, random_state=seed).fit(x[~held], y[~held],
-                                                                             sample_weight=w[~held])
+    clf = logistic(x[~held], y[~held], w[~held], seed=seed, max_iter=5000)
     w_held = source_weights(y[held].astype(int), src[held], groups[held], rel[held])
     logits = clf.decision_function(x[held])
-    platt = lm.LogisticRegression(C=100.0, random_state=seed).fit(logits[:, None], y[held], sample_weight=w_held)
-    head = TrajectoryHead(clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), float(platt.coef_[0, 0]),
-                          float(platt.intercept_[0]), 0.5)
+    calibration = platt(logits[:, None], y[held], w_held, seed=seed)
+    head = TrajectoryHead(clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), float(calibration.coef_[0, 0]),
+                          float(calibration.intercept_[0]), 0.5)
     p = head.probs(x[held])
     head = TrajectoryHead(head.weight, head.bias, head.calib_scale, head.calib_shift,
-                          _best_f1_threshold(p, y[held], w_held))
+                          best_f1_threshold(p, y[held], w_held))
     pred = p >= head.threshold
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

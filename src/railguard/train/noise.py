@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, require
+from .heads import logistic
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,13 +150,11 @@ def propensity_features(scores: np.ndarray, decisions: np.ndarray) -> np.ndarray
 
 def fit_propensity(features: np.ndarray, reviewed: np.ndarray, seed: int = 0) -> np.ndarray:
     """P(reviewed) for every audited item, from a logistic model over ``features``."""
-    linear_model = require("sklearn.linear_model", "train")
     reviewed = np.asarray(reviewed, bool)
     if reviewed.all() or not reviewed.any():
         return np.full(len(reviewed), float(reviewed.mean()))
     mean, std = features.mean(axis=0), features.std(axis=0) + 1e-9
-    clf = linear_model.LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
-    clf.fit((features - mean) / std, reviewed)
+    clf = logistic((features - mean) / std, reviewed, seed=seed)
     return clf.predict_proba((features - mean) / std)[:, 1]
 
 
