@@ -28,7 +28,7 @@ from railguard.agent_rules import default_rules, fired, raise_level
 from railguard.guards.agent import LEVEL_ACTIONS
 from railguard.server import create_app
 from railguard.audit import SqliteStore
-from railguard.types import GuardInput, Reason, Verdict
+from railguard.types import AgentVerdict, GuardInput, Reason, Verdict
 
 openai = pytest.importorskip("openai", reason="the openai client is not installed (it is in the dev extra)")
 
@@ -70,7 +70,7 @@ class ToolTestGuard(FakeGuard):
         probs = {name: 0.9 if name == level else 0.05 for name in RISK_LEVELS}
         reasons = (Reason("agent.model", "allow", probs["SAFE"], detail="model: SAFE"),
                    *(Reason(f"agent.rules.{r.name}", LEVEL_ACTIONS[r.risk]) for r in rules))
-        return dataclasses.replace(verdict, action_risk=level, action_risk_probs=probs, action=LEVEL_ACTIONS[level],
+        return dataclasses.replace(verdict, agent=AgentVerdict(level, probs), action=LEVEL_ACTIONS[level],
                                    flagged=verdict.flagged or level == "HIGH", explanation=reasons,
                                    scores={**verdict.scores, "action_high": probs["HIGH"]})
 

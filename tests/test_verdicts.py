@@ -10,7 +10,7 @@ from railguard.guards.policy import PolicyGuard
 from railguard.batch.core import judged_batches
 from railguard.media import guard as media
 from railguard.media.guard import MediaGuard
-from railguard.types import Extraction, GuardInput, Reason, Verdict
+from railguard.types import AgentVerdict, Extraction, GuardInput, Reason, Verdict
 
 
 class Short:
@@ -47,7 +47,7 @@ def test_combining_parts_takes_the_strongest_answer_of_any_part():
     text = Verdict(prompt_harmful=False, injection=False, scores={"prompt_harmful": 0.2}, categories={"hate": 0.1},
                    action="flag", explanation=(Reason("tasks.jailbreak", "flag"),), route={"answered_by": "e5"})
     image = Verdict(prompt_harmful=True, scores={"prompt_harmful": 0.9}, categories={"hate": 0.05}, flagged=True,
-                    action="block", error="image[0]: blurry", action_risk="LOW", action_risk_probs={"LOW": 0.7})
+                    action="block", error="image[0]: blurry", agent=AgentVerdict("LOW", {"LOW": 0.7}))
     v = verdicts.combine([text, image], tier="t", id="x", latency_ms=3.0)
     assert (v.prompt_harmful, v.injection, v.jailbreak) == (True, False, None)
     assert v.scores == {"prompt_harmful": 0.9} and v.categories == {"hate": 0.1}
@@ -72,7 +72,7 @@ class Routed:
 
     def check(self, inputs):
         return [Verdict(prompt_harmful=False, tier=self.name, id=x.id, route={"answered_by": "embedded"},
-                        action_risk="HIGH", action_risk_probs={"HIGH": 0.9}, flagged=True) for x in inputs]
+                        agent=AgentVerdict("HIGH", {"HIGH": 0.9}), flagged=True) for x in inputs]
 
 
 def test_the_media_wrapper_keeps_the_route_and_the_agent_fields(monkeypatch):

@@ -222,6 +222,17 @@ class Reason:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentVerdict:
+    """What the agent guard judged of an input's action or trajectory: a :class:`Verdict`'s ``agent`` record
+    (its fields appear at the top level of the verdict's JSON, as they always have)."""
+
+    action_risk: str | None = None  # SAFE, LOW or HIGH
+    action_risk_probs: Mapping[str, float] | None = None  # calibrated probability of each level
+    trajectory_unsafe: bool | None = None
+    trajectory_score: float | None = None  # calibrated probability that the trajectory is unsafe
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """A guard's answer for one GuardInput.
 
@@ -251,10 +262,7 @@ class Verdict:
     # Set by a cascade only: which tier answered and why the input went up (see guards/cascade.py).
     route: Mapping[str, Any] | None = None
     # Set for inputs with an action / a trajectory only (the agent guard); absent from to_dict() while None.
-    action_risk: str | None = None  # SAFE, LOW or HIGH
-    action_risk_probs: Mapping[str, float] | None = None  # calibrated probability of each level
-    trajectory_unsafe: bool | None = None
-    trajectory_score: float | None = None  # calibrated probability that the trajectory is unsafe
+    agent: AgentVerdict | None = None
 
     @classmethod
     def failed(cls, error: str, *, tier: str, id: str | None = None, flagged: bool = True) -> Verdict:
@@ -298,6 +306,22 @@ class Verdict:
             out["trajectory_unsafe"] = self.trajectory_unsafe
             out["trajectory_score"] = _round(self.trajectory_score)
         return out
+
+    @property
+    def action_risk(self) -> str | None:
+        return None if self.agent is None else self.agent.action_risk
+
+    @property
+    def action_risk_probs(self) -> Mapping[str, float] | None:
+        return None if self.agent is None else self.agent.action_risk_probs
+
+    @property
+    def trajectory_unsafe(self) -> bool | None:
+        return None if self.agent is None else self.agent.trajectory_unsafe
+
+    @property
+    def trajectory_score(self) -> float | None:
+        return None if self.agent is None else self.agent.trajectory_score
 
     @property
     def action_high(self) -> bool | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .agent.actions import RISK_LEVELS
 from .errors import GuardContractError, InputError
-from .types import ACTIONS, FLAG_TASKS, TASKS, GuardInput, Reason, Verdict
+from .types import ACTIONS, FLAG_TASKS, TASKS, AgentVerdict, GuardInput, Reason, Verdict
 
 if TYPE_CHECKING:
     from .guard import Guard
@@ -98,7 +98,7 @@ def _agent_fields(parts: Sequence[Verdict]) -> dict[str, Any]:
         scores = [v.trajectory_score for v in trajectories if v.trajectory_score is not None]
         fields |= {"trajectory_unsafe": any_decision(v.trajectory_unsafe for v in trajectories),
                    "trajectory_score": max(scores) if scores else None}
-    return fields
+    return {"agent": AgentVerdict(**fields)} if fields else {}
 
 
 def combine(parts: Sequence[Verdict], *, tier: str, id: str | None, latency_ms: float, **fields: Any) -> Verdict:

@@ -23,7 +23,7 @@ from ..models.artifacts import EMBEDDED_DIR, verify
 from ..models.artifacts import encoder_sha256 as manifest_encoder_sha256
 from ..models.encoder import TextEncoder
 from ..registry import register
-from ..types import GuardInput, Reason, Verdict
+from ..types import AgentVerdict, GuardInput, Reason, Verdict
 from ..verdicts import check_inputs, combine
 from .actions import RISK_LEVELS, render_trajectory
 from .heads import (ACTION_FILE, AGENT_DIR, FEATURES_VERSION, TOOL_ACTION_FILE, TRAJECTORY_FILE, ActionHead,
@@ -63,8 +63,9 @@ class AgentJudgement:
         return out
 
     def fields(self) -> dict[str, Any]:
-        return {"action_risk": self.action_risk, "action_risk_probs": self.action_risk_probs,
-                "trajectory_unsafe": self.trajectory_unsafe, "trajectory_score": self.trajectory_score}
+        """The Verdict fields this judgement sets: its ``agent`` record."""
+        return {"agent": AgentVerdict(self.action_risk, self.action_risk_probs, self.trajectory_unsafe,
+                                      self.trajectory_score)}
 
 
 def has_agent_input(x: GuardInput) -> bool:
@@ -186,15 +187,14 @@ def policy_agent_reasons(x: GuardInput, v: Verdict, agent: Any) -> tuple[dict[st
     level_of = {a: level for level, a in LEVEL_ACTIONS.items()}
     reasons = [dataclasses.replace(r, action=agent.actions[level_of.get(r.action, "SAFE")])
                for r in v.explanation or () if r.rule.startswith("agent.")]
-    fields = {"action_risk": v.action_risk, "action_risk_probs": v.action_risk_probs,
-              "trajectory_unsafe": v.trajectory_unsafe, "trajectory_score": v.trajectory_score}
+    record = v.agent or AgentVerdict()
     if v.action_risk is not None and x.action is not None:
         rules = fired(agent.rules, x.action)
-        fields["action_risk"] = raise_level(v.action_risk, rules)
+        record = dataclasses.replace(record, action_risk=raise_level(v.action_risk, rules))
         reasons += [Reason(f"agent.rules.{r.name}", agent.actions[r.risk],
                            detail=f"at least {r.risk}" + (f": {r.description}" if r.description else ""))
                     for r in rules]
-    return fields, reasons
+    return {"agent": record}, reasons
 
 
 @register("agent", "action risk (SAFE/LOW/HIGH) and trajectory safety for agents (agent:/path/to/model-dir)")
