@@ -28,10 +28,12 @@ from typing import Any
 from ..errors import ConfigError
 from ..guard import Guard
 from ..load import resolve, under_policy
+from ..policy import load_policy
 from ..progress import progress_bar
 from ..registry import known_guard
 from ..types import GuardInput, Verdict
 from .core import judged_batches
+from .ray import moderate_ray_dataset, ray_batches  # Ray itself is imported only when a run uses it
 from .sinks import completed_rows, open_sink, output_format, output_ids, output_row
 from .sources import Fields, Row, count_rows, iter_inputs, row_to_input
 
@@ -66,8 +68,6 @@ def guard_factory(guard: GuardSpec, policy=None) -> Callable[[], Guard]:
     itself, so it must be picklable to run on Ray.
     """
     if policy is not None:
-        from ..policy import load_policy
-
         policy = load_policy(policy)  # a bad policy fails here, before any input is read
     if isinstance(guard, str):
         known_guard(guard)  # an unknown name fails here, not later inside every Ray actor
@@ -129,8 +129,6 @@ def moderate_file(in_path: str | Path, out_path: str | Path, guard: GuardSpec, *
     # every batch is then the one an uninterrupted run judges (a model's scores may depend on its batch).
     aligned = done - done % batch_size
     if engine == "ray":
-        from .ray import ray_batches
-
         batches = ray_batches(in_path, factory, fields=fields, batch_size=batch_size, skip=aligned,
                               workers=workers, address=address)
     else:
@@ -219,8 +217,6 @@ def moderate_dataset(data: Any, *, guard: GuardSpec = "default", policy=None, en
     if out is not None or resume:
         raise ConfigError("out= and resume= go with a file path; for data in memory, write the verdicts yourself")
     if engine == "ray":
-        from .ray import moderate_ray_dataset
-
         return moderate_ray_dataset(data, guard_factory(guard, policy), fields=fields, batch_size=batch_size,
                                     workers=workers)
     return _verdicts(_memory_rows(_records(data), fields), guard_factory(guard, policy)(), batch_size)

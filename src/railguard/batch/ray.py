@@ -26,7 +26,7 @@ from .. import errors
 from ..errors import ConfigError, RailguardError, require
 from ..guard import Guard
 from .core import judged_batches
-from .sinks import output_row, to_columns
+from .sinks import output_row, parquet_schema, to_columns
 from .sources import Fields, Shard, iter_shard, plan_shards, row_to_input
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,6 @@ class RowModerator(_Moderator):
 
 def _column(name: str, values: list):
     import pyarrow as pa
-
-    from .sinks import parquet_schema
 
     return pa.array(values, type=parquet_schema().field(name).type)
 

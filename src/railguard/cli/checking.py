@@ -37,7 +37,7 @@ def check(
     item = GuardInput(prompt=text or "", response=response, context=tuple(context or ()),
                       images=tuple(image or ()), audio=tuple(audio or ()))
     if item.has_media:
-        from ..media import validate
+        from ..media import validate  # here, not at the top: every `railguard` command would load numpy
 
         validate(item)  # a bad file fails in a second, before any model loads
     verdict = load_guard(guard, policy=policy).check([item])[0]

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 
 from ..errors import MediaError, MissingExtraError
+from ..media import validate
 from ..media.settings import MediaSettings
 from ..taxonomy import OPENAI_CATEGORIES, to_openai
 from ..types import GuardInput, Verdict
@@ -60,8 +61,6 @@ async def check_media(inputs: list[GuardInput], settings: ServerSettings, params
     """Open every image and clip (no model): 400 for corrupt or unsupported ones, 413 over the limits."""
     if not any(x.has_media for x in inputs):
         return
-    from ..media import validate
-
     limits = media_settings(settings)
     for x, param in zip(inputs, params):
         if not x.has_media:

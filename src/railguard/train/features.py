@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.artifacts import EMBEDDED_DIR, read_manifest
+from ..models.artifacts import EMBEDDED_DIR, encoder_sha256, read_manifest
 from ..models.encoder import TextEncoder
 from ..progress import progress_bar
 from .data import Example
@@ -65,7 +65,9 @@ class FeatureCache:
     def embed(self, examples: Sequence[Example], *, label: str = "examples", progress: bool = False) -> np.ndarray:
         enc = self.encoder
         if self._store is None:
-            self._store = EmbeddingCache(self.cache_dir, encoder_identity(enc))
+            # the manifest's record of the encoder's sha256, else the file's own (no second read of the file)
+            identity = encoder_sha256(read_manifest(self.model_dir)) or encoder_identity(enc)
+            self._store = EmbeddingCache(self.cache_dir, identity)
         return encode_examples(enc, examples, self._store, label=label, progress=progress)
 
     def embed_texts(self, texts: Sequence[str], **kw) -> np.ndarray:
