@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .guard import Guard, HasEncoder
+from .policy import load_policy
 from .registry import _split, build, missing_extra, register
 
 if TYPE_CHECKING:
@@ -29,9 +30,8 @@ log = logging.getLogger(__name__)
 def resolve(name: str, *, policy=None, **options) -> Guard:
     """Build the guard a name stands for; with ``policy`` (a preset name, a YAML path, a mapping or a
     :class:`railguard.policy.Policy`) wrapped so that the policy decides (see :mod:`railguard.policy`)."""
-    # The wrappers are imported here, not at the top: ``import railguard`` stays light (no numpy).
+    # The media wrapper is imported here, not at the top: ``import railguard`` stays light (no numpy).
     from .media.guard import with_media  # the OCR and speech models load on the first image or clip
-    from .policy import load_policy
 
     kind, _ = _split(name)
     if policy is not None:
@@ -51,7 +51,6 @@ def under_policy(guard: Guard, policy: Policy | str | dict, *, encoder: Any = No
     guard's own encoder, or the shipped embedded model's for a guard without one)."""
     from .guards.policy import PolicyGuard
     from .guards.rules import RulesGuard
-    from .policy import load_policy
 
     policy = load_policy(policy)
     if isinstance(guard, RulesGuard):
