@@ -79,7 +79,7 @@ def test_sure_inputs_stay_with_the_cheap_tier_and_hesitant_ones_go_up():
     torn = verdicts[1].to_dict()["route"]
     assert torn["answered_by"] == "heavy" and torn["escalated"] is True
     assert "hesitation 4" in torn["reason"]
-    assert verdicts[0].route["escalated"] is False and verdicts[0].route["reason"] is None
+    assert verdicts[0].route.escalated is False and verdicts[0].route.reason is None
 
 
 def test_hesitation_and_margin_routing_disagree_where_only_the_final_view_is_unsure():
@@ -101,9 +101,9 @@ def test_text_the_cheap_tier_cannot_read_goes_straight_to_one_that_can():
     guard = CascadeGuard([cheap, heavy], Routing(languages=True, k=3, margin=0.15))
     verdicts = guard.check([GuardInput("如何制造炸弹"), GuardInput("sure benign")])
     assert heavy.seen == ["如何制造炸弹"] and cheap.seen == ["sure benign"]
-    assert verdicts[0].route["language"] == "zh"
-    assert "cannot read language zh" in verdicts[0].route["reason"]
-    assert verdicts[1].route["language"] == "en" and verdicts[1].tier == "cheap"
+    assert verdicts[0].route.language == "zh"
+    assert "cannot read language zh" in verdicts[0].route.reason
+    assert verdicts[1].route.language == "en" and verdicts[1].tier == "cheap"
 
 
 def test_language_routing_sends_only_what_the_cheap_tier_cannot_read_up_however_unsure_it_is():
@@ -112,7 +112,7 @@ def test_language_routing_sends_only_what_the_cheap_tier_cannot_read_up_however_
     verdicts = guard.check([GuardInput("torn"), GuardInput("如何制造炸弹")])
     assert heavy.seen == ["如何制造炸弹"] and cheap.seen == ["torn"]
     assert [v.tier for v in verdicts] == ["cheap", "heavy"]
-    assert verdicts[0].route["escalated"] is False
+    assert verdicts[0].route.escalated is False
 
 
 def test_a_cascade_that_routes_by_language_loads_the_detector_when_built_not_on_a_request(monkeypatch):
@@ -132,7 +132,7 @@ def test_the_default_guard_judges_english_with_the_embedded_model_and_other_lang
     verdicts = guard.check([GuardInput("How do I bake bread?"), GuardInput("如何制造炸弹？"),
                             GuardInput("Comment puis-je faire cuire du pain à la maison ?")])
     assert [v.tier for v in verdicts] == ["embedded", "e5", "e5"]
-    assert [v.route["language"] for v in verdicts] == ["en", "zh", "fr"]
+    assert [v.route.language for v in verdicts] == ["en", "zh", "fr"]
     with pytest.raises(ConfigError, match="no argument"):
         build("default:x")
     from railguard.actions import Action
@@ -169,7 +169,7 @@ def test_a_failing_heavy_tier_falls_back_as_configured_and_says_so(fallback, fla
     guard, _, _ = _cascade(heavy=Heavy(fail=ModelError("weights missing")), k=3, margin=0.15, fallback=fallback)
     v = guard.check([GuardInput("torn"), GuardInput("sure benign")])
     assert v[0].flagged is flagged and (v[0].error is not None) is has_error
-    assert v[0].route["fallback"] == fallback and v[0].route["failed_tier"] == "heavy"
+    assert v[0].route.fallback == fallback and v[0].route.failed_tier == "heavy"
     assert v[1].flagged is False and v[1].error is None  # inputs that never went up are untouched
 
 
@@ -215,7 +215,7 @@ def test_a_policy_file_sets_the_tiers_and_routing(tmp_path):
 
     inner = _cascade_inside(guard)
     assert isinstance(inner, CascadeGuard) and inner.routing.k == 2 and inner.routing.fallback == "open"
-    assert guard.check([GuardInput("torn")])[0].route["answered_by"] == "heavy"
+    assert guard.check([GuardInput("torn")])[0].route.answered_by == "heavy"
     path.write_text("cascade:\n  k: zero\n")
     with pytest.raises(PolicyError, match="cascade.k"):
         load_policy(path)
@@ -238,7 +238,7 @@ def test_the_server_answers_through_a_configured_cascade_and_shows_the_route(tmp
 def test_a_k_beyond_the_number_of_views_means_all_views_must_hesitate():
     guard, _, heavy = _cascade(route="hesitation", k=10, margin=0.15)
     verdicts = guard.check([GuardInput("torn"), GuardInput("final only unsure")])
-    assert heavy.seen == ["torn"] and "k=4" in verdicts[0].route["reason"]
+    assert heavy.seen == ["torn"] and "k=4" in verdicts[0].route.reason
 
 
 def test_guards_made_of_guards_are_composed_by_the_loader_the_registry_only_names_them():
@@ -253,3 +253,43 @@ def test_guards_made_of_guards_are_composed_by_the_loader_the_registry_only_name
     guard = build("cascade:test-cheap>test-heavy", k=2)
     assert isinstance(guard, CascadeGuard) and [t.name for t in guard.tiers] == ["cheap", "heavy"]
     assert guard.routing.k == 2 and name_missing_extra("cascade:test-cheap>test-heavy") is None
+
+
+def test_a_cascade_verdict_carries_a_typed_route_whose_json_is_the_same_as_ever():
+    import json
+
+    from railguard.types import Route, RouteStep
+
+    guard, _, _ = _cascade(route="hesitation", k=3, margin=0.15)
+    torn, benign = guard.check([GuardInput("torn"), GuardInput("sure benign")])
+    assert torn.route == Route(tiers=("cheap", "heavy"), language=None,
+                               path=(RouteStep("cheap", hesitation=4, escalated="hesitation 4 ≥ k=3"),
+                                     RouteStep("heavy")),
+                               answered_by="heavy", escalated=True, reason="hesitation 4 ≥ k=3")
+    assert json.dumps(torn.to_dict()["route"], ensure_ascii=False) == (
+        '{"tiers": ["cheap", "heavy"], "language": null, "path": [{"tier": "cheap", "hesitation": 4, '
+        '"escalated": "hesitation 4 ≥ k=3"}, {"tier": "heavy"}], "answered_by": "heavy", "escalated": true, '
+        '"reason": "hesitation 4 ≥ k=3"}')
+    assert json.dumps(benign.to_dict()["route"]) == (
+        '{"tiers": ["cheap", "heavy"], "language": null, "path": [{"tier": "cheap", "hesitation": 0}], '
+        '"answered_by": "cheap", "escalated": false, "reason": null}')
+    with pytest.raises(AttributeError):
+        torn.route.answered_by = "cheap"  # frozen
+
+
+def test_a_fallback_and_a_skipped_tier_keep_their_json_keys_in_order():
+    import json
+
+    cheap = Cheap(TABLE | {"如何制造炸弹": [0.0] * 4})
+    failing = CascadeGuard([cheap, Heavy(fail=ModelError("weights missing"))], Routing(k=3, margin=0.15))
+    [fell_back] = failing.check([GuardInput("torn")])
+    assert json.dumps(fell_back.to_dict()["route"]) == (
+        '{"tiers": ["cheap", "heavy"], "language": "en", "path": [{"tier": "cheap", "hesitation": 4, '
+        '"escalated": "hesitation 4 \\u2265 k=3"}, {"tier": "heavy", "error": "weights missing"}], '
+        '"fallback": "closed", "failed_tier": "heavy", "answered_by": "cheap", "escalated": true, '
+        '"reason": "hesitation 4 \\u2265 k=3"}')
+    [skipped] = CascadeGuard([cheap, Heavy()], Routing(k=3, margin=0.15)).check([GuardInput("如何制造炸弹")])
+    assert skipped.to_dict()["route"] == {
+        "tiers": ["cheap", "heavy"], "language": "zh",
+        "path": [{"tier": "cheap", "skipped": "cannot read language zh"}, {"tier": "heavy"}],
+        "answered_by": "heavy", "escalated": True, "reason": "cannot read language zh"}

@@ -10,7 +10,7 @@ from railguard.guards.policy import PolicyGuard
 from railguard.batch.core import judged_batches
 from railguard.media import guard as media
 from railguard.media.guard import MediaGuard
-from railguard.types import AgentVerdict, Extraction, GuardInput, Reason, Verdict
+from railguard.types import AgentVerdict, Extraction, GuardInput, Reason, Route, Verdict
 
 
 class Short:
@@ -45,14 +45,14 @@ def test_a_guard_that_answers_too_few_verdicts_is_one_error_everywhere():
 
 def test_combining_parts_takes_the_strongest_answer_of_any_part():
     text = Verdict(prompt_harmful=False, injection=False, scores={"prompt_harmful": 0.2}, categories={"hate": 0.1},
-                   action="flag", explanation=(Reason("tasks.jailbreak", "flag"),), route={"answered_by": "e5"})
+                   action="flag", explanation=(Reason("tasks.jailbreak", "flag"),), route=Route(answered_by="e5"))
     image = Verdict(prompt_harmful=True, scores={"prompt_harmful": 0.9}, categories={"hate": 0.05}, flagged=True,
                     action="block", error="image[0]: blurry", agent=AgentVerdict("LOW", {"LOW": 0.7}))
     v = verdicts.combine([text, image], tier="t", id="x", latency_ms=3.0)
     assert (v.prompt_harmful, v.injection, v.jailbreak) == (True, False, None)
     assert v.scores == {"prompt_harmful": 0.9} and v.categories == {"hate": 0.1}
     assert v.flagged and v.action == "block" and v.error == "image[0]: blurry"
-    assert v.route == {"answered_by": "e5"} and v.action_risk == "LOW" and v.action_risk_probs == {"LOW": 0.7}
+    assert v.route == Route(answered_by="e5") and v.action_risk == "LOW" and v.action_risk_probs == {"LOW": 0.7}
     assert [r.rule for r in v.explanation] == ["tasks.jailbreak"]
     assert (v.tier, v.id, v.latency_ms) == ("t", "x", 3.0)
     assert verdicts.strongest([]) == "allow" and verdicts.strongest(["flag", "block", "redact"]) == "block"
@@ -71,7 +71,7 @@ class Routed:
     name = "routed"
 
     def check(self, inputs):
-        return [Verdict(prompt_harmful=False, tier=self.name, id=x.id, route={"answered_by": "embedded"},
+        return [Verdict(prompt_harmful=False, tier=self.name, id=x.id, route=Route(answered_by="embedded"),
                         agent=AgentVerdict("HIGH", {"HIGH": 0.9}), flagged=True) for x in inputs]
 
 
@@ -79,11 +79,11 @@ def test_the_media_wrapper_keeps_the_route_and_the_agent_fields(monkeypatch):
     monkeypatch.setattr(media, "extract", lambda x, settings: [Extraction(source="image[0]", kind="ocr",
                                                                           text="a sign that says hello")])
     [v] = MediaGuard(Routed()).check([GuardInput(prompt="what does it say?", images=[b"an image"], id="7")])
-    assert v.route == {"answered_by": "embedded"}
+    assert v.route == Route(answered_by="embedded")
     assert v.action_risk == "HIGH" and v.action_risk_probs == {"HIGH": 0.9} and v.flagged
     assert [r.source for r in v.explanation] == ["text", "image[0]"]
 
 
 def test_a_verdict_declares_its_route_once():
     assert [f for f in Verdict.__dataclass_fields__ if f == "route"] == ["route"]
-    assert list(Verdict(route={"a": 1}).to_dict()).count("route") == 1
+    assert list(Verdict(route=Route()).to_dict()).count("route") == 1

@@ -233,6 +233,54 @@ class AgentVerdict:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteStep:
+    """One tier on a cascade input's way: the tier, and what happened there. ``hesitation``: how many views
+    hesitated (None where not counted); ``escalated``: why the input went on from here; ``skipped``: why the tier
+    was passed over (it cannot read the input's language); ``error``: the tier failed."""
+
+    tier: str
+    hesitation: int | None = None
+    escalated: str | None = None
+    skipped: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"tier": self.tier}
+        if self.hesitation is not None:
+            out["hesitation"] = self.hesitation
+        for key in ("escalated", "skipped", "error"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Which tier of a cascade answered an input and why it went up: a :class:`Verdict`'s ``route`` record (see
+    :mod:`railguard.guards.cascade`). ``tiers``: the cascade's tiers, cheapest first; ``language``: the language
+    read (None when not detected); ``path``: the tiers the input met; ``fallback``/``failed_tier``: set when a
+    heavier tier failed and the cascade fell back; ``reason``: the first reason the input went up."""
+
+    tiers: tuple[str, ...] = ()
+    language: str | None = None
+    path: tuple[RouteStep, ...] = ()
+    answered_by: str = ""
+    escalated: bool = False
+    reason: str | None = None
+    fallback: str | None = None
+    failed_tier: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"tiers": list(self.tiers), "language": self.language,
+                               "path": [step.to_dict() for step in self.path]}
+        if self.fallback is not None:
+            out["fallback"] = self.fallback
+            out["failed_tier"] = self.failed_tier
+        out.update(answered_by=self.answered_by, escalated=self.escalated, reason=self.reason)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """A guard's answer for one GuardInput.
 
@@ -259,8 +307,8 @@ class Verdict:
     redacted_response: str | None = None
     action: str | None = None
     explanation: tuple[Reason, ...] | None = None
-    # Set by a cascade only: which tier answered and why the input went up (see guards/cascade.py).
-    route: Mapping[str, Any] | None = None
+    # Set by a cascade only: which tier answered and why the input went up; absent from to_dict() while None.
+    route: Route | None = None
     # Set for inputs with an action / a trajectory only (the agent guard); absent from to_dict() while None.
     agent: AgentVerdict | None = None
 
@@ -298,7 +346,7 @@ class Verdict:
         if self.redacted_response is not None:
             out["redacted_response"] = self.redacted_response
         if self.route is not None:
-            out["route"] = dict(self.route)
+            out["route"] = self.route.to_dict()
         if self.action_risk is not None:
             out["action_risk"] = self.action_risk
             out["action_risk_probs"] = {k: _round(v) for k, v in (self.action_risk_probs or {}).items()}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .agent.actions import RISK_LEVELS
 from .errors import GuardContractError, InputError
-from .types import ACTIONS, FLAG_TASKS, TASKS, AgentVerdict, GuardInput, Reason, Verdict
+from .types import ACTIONS, FLAG_TASKS, TASKS, AgentVerdict, GuardInput, Reason, Route, Verdict
 
 if TYPE_CHECKING:
     from .guard import Guard
@@ -131,7 +131,7 @@ def combine(parts: Sequence[Verdict], *, tier: str, id: str | None, latency_ms: 
     return Verdict(**{**combined, **fields}, tier=tier, id=id, latency_ms=latency_ms)
 
 
-def routed(verdict: Verdict, route: Mapping[str, Any], latency_ms: float) -> Verdict:
+def routed(verdict: Verdict, route: Route, latency_ms: float) -> Verdict:
     """A tier's verdict as a cascade's answer: with the cascade's ``route`` and the time the input spent in the
     cascade (the tier's own time where the cascade measured none)."""
-    return dataclasses.replace(verdict, route=dict(route), latency_ms=latency_ms or verdict.latency_ms)
+    return dataclasses.replace(verdict, route=route, latency_ms=latency_ms or verdict.latency_ms)

@@ -48,9 +48,9 @@ def print_verdict(verdict: Verdict) -> None:
     if verdict.redacted_text is not None:
         console.print(f"redacted: {verdict.redacted_text}", markup=False)
     if verdict.route is not None:
-        why = f": {verdict.route['reason']}" if verdict.route.get("reason") else ""
-        went = "escalated" if verdict.route.get("escalated") else "not escalated"
-        console.print(f"cascade: answered by {verdict.route.get('answered_by')} ({went}{why})", markup=False)
+        why = f": {verdict.route.reason}" if verdict.route.reason else ""
+        went = "escalated" if verdict.route.escalated else "not escalated"
+        console.print(f"cascade: answered by {verdict.route.answered_by} ({went}{why})", markup=False)
     print_sources(console, verdict)
     console.print(f"[dim]guard {verdict.tier}, {verdict.latency_ms:.1f} ms[/]")
 

@@ -28,14 +28,13 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, RailguardError
 from ..guard import Guard, ReadsLanguages, has_views, reads, thresholds_of
 from ..lang import detect, warm_detector
-from ..types import GuardInput, Verdict
+from ..types import GuardInput, Route, RouteStep, Verdict
 from ..verdicts import routed
 
 log = logging.getLogger(__name__)
@@ -159,9 +158,9 @@ class CascadeGuard:
         except concurrent.futures.TimeoutError:
             raise TimeoutError(f"no answer within {self.routing.timeout_s} s") from None
 
-    def _fallback(self, previous: Verdict, tier_name: str, error: str, route: dict[str, Any]) -> Verdict:
+    def _fallback(self, previous: Verdict, tier_name: str, error: str, route: Route) -> Verdict:
         mode = self.routing.fallback
-        route = {**route, "fallback": mode, "failed_tier": tier_name}
+        route = replace(route, fallback=mode, failed_tier=tier_name)
         message = f"tier {tier_name} failed ({error}); fallback {mode}"
         if mode == "cheap":
             return replace(previous, route=route)
@@ -173,8 +172,12 @@ class CascadeGuard:
         out: list[Verdict | None] = [None] * n
         detect_languages = self._detects_languages()
         languages = [input_language(x) if detect_languages else None for x in inputs]
-        routes: list[dict[str, Any]] = [{"tiers": [t.name for t in self.tiers], "language": lang, "path": []}
-                                        for lang in languages]
+        tiers = tuple(t.name for t in self.tiers)
+        paths: list[list[RouteStep]] = [[] for _ in range(n)]
+
+        def route(i: int) -> Route:
+            return Route(tiers=tiers, language=languages[i], path=tuple(paths[i]))
+
         previous: list[Verdict | None] = [None] * n
         spent = [0.0] * n
         pending = list(range(n))
@@ -187,7 +190,7 @@ class CascadeGuard:
             handled = set(here)
             for i in pending:
                 if i not in handled:
-                    routes[i]["path"].append({"tier": tier.name, "skipped": f"cannot read language {languages[i]}"})
+                    paths[i].append(RouteStep(tier.name, skipped=f"cannot read language {languages[i]}"))
             if not here:
                 continue
             batch = [inputs[i] for i in here]
@@ -203,31 +206,26 @@ class CascadeGuard:
                     raise
                 log.warning("cascade tier %s failed on %d inputs: %s", tier.name, len(here), type(exc).__name__)
                 for i in here:
-                    routes[i]["path"].append({"tier": tier.name, "error": str(exc)})
-                    out[i] = self._fallback(previous[i], tier.name, str(exc), routes[i])
+                    paths[i].append(RouteStep(tier.name, error=str(exc)))
+                    out[i] = self._fallback(previous[i], tier.name, str(exc), route(i))
                 pending = [i for i in pending if out[i] is None]
                 continue
             share = (time.perf_counter() - start) * 1000.0 / len(here)
             for i, v, reason, c in zip(here, verdicts, reasons, counts):
                 spent[i] += share
-                step: dict[str, Any] = {"tier": tier.name}
-                if c >= 0:
-                    step["hesitation"] = int(c)
-                if reason:
-                    step["escalated"] = reason
-                routes[i]["path"].append(step)
+                paths[i].append(RouteStep(tier.name, hesitation=int(c) if c >= 0 else None, escalated=reason or None))
                 if level > 0 and v.error is not None and previous[i] is not None:
-                    out[i] = self._fallback(previous[i], tier.name, v.error, routes[i])
+                    out[i] = self._fallback(previous[i], tier.name, v.error, route(i))
                 elif reason is None or level == last:
                     out[i] = v
                 previous[i] = v
             pending = [i for i in pending if out[i] is None]
-        result = []
-        for v, route, ms in zip(out, routes, spent):
-            route = {**route, **((v.route if v is not None else None) or {})}
-            reasons = [s.get("escalated") or s.get("skipped") for s in route["path"]]
-            route["answered_by"] = v.tier
-            route["escalated"] = any(reasons) or "fallback" in route
-            route["reason"] = next((r for r in reasons if r), None)
-            result.append(routed(v, route, ms))
-        return result
+        return [routed(v, _answered(v, route(i) if v.route is None else v.route), ms) for i, (v, ms) in enumerate(zip(out, spent))]
+
+
+def _answered(verdict: Verdict, route: Route) -> Route:
+    """``route`` completed by who answered: the tier of ``verdict`` (a tier's own route, a fallback's or that of a
+    cascade among the tiers, stands for the one built here), whether the input went up and the first reason why."""
+    reasons = [step.escalated or step.skipped for step in route.path]
+    return replace(route, answered_by=verdict.tier, escalated=any(reasons) or route.fallback is not None,
+                   reason=next((r for r in reasons if r), None))
