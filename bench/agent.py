@@ -41,11 +41,11 @@ TOOL_CALLS = [Action("tool_call", tool=t, arguments=a) for t, a in (
 
 def actions(n: int) -> list[Action]:
     try:
-        from railguard.config import settings
+        from railguard.config import CoreSettings
         from railguard.datasets.agent import webguard_action
         from railguard.train.data import read_rows
 
-        rows = [r for r in read_rows(settings().data_dir, "webguard") if r.get("split") == "test"]
+        rows = [r for r in read_rows(CoreSettings.from_env().data_dir, "webguard") if r.get("split") == "test"]
         out = [webguard_action(r) for r in rows]
     except Exception:  # noqa: BLE001 - no data folder: the built-in list
         out = FALLBACK
@@ -54,11 +54,12 @@ def actions(n: int) -> list[Action]:
 
 def trajectories(n: int) -> list[list[dict]]:
     try:
-        from railguard.config import settings
+        from railguard.config import CoreSettings
         from railguard.datasets.agent import trajectory_input
         from railguard.train.data import read_rows
 
-        rows = [r for name in ("rjudge", "assebench_security") for r in read_rows(settings().data_dir, name)
+        data = CoreSettings.from_env().data_dir
+        rows = [r for name in ("rjudge", "assebench_security") for r in read_rows(data, name)
                 if r.get("split") == "test"]
         out = [list(trajectory_input(r)[0]) for r in rows if trajectory_input(r)[0]]
     except Exception:  # noqa: BLE001

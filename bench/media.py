@@ -36,7 +36,7 @@ from pathlib import Path
 
 import railguard
 from railguard import GuardInput
-from railguard.config import settings
+from railguard.config import CoreSettings
 from railguard.media import MediaSettings
 from railguard.media.load import SAMPLE_RATE, load_audio, load_image
 from railguard.media.readers import read_audio, read_image
@@ -242,7 +242,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "media.json")
     args = parser.parse_args()
-    data = settings().data_dir
+    data = CoreSettings.from_env().data_dir
     media = MediaSettings.from_env()
     guard = railguard.load_guard()
     started = time.perf_counter()

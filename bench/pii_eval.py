@@ -33,7 +33,7 @@ from pathlib import Path
 
 import railguard
 from railguard import GuardInput
-from railguard.config import settings
+from railguard.config import CoreSettings
 from railguard.guards.policy import PolicyGuard
 from railguard.guards.rules import RulesGuard
 
@@ -226,7 +226,7 @@ def score_secrets(guard: RulesGuard, data) -> dict:
 def secrets_false_positives(guard: RulesGuard, limit: int | None) -> dict:
     from railguard.train.data import read_rows
 
-    rows = read_rows(settings().data_dir, "benign_instructions")[:limit]
+    rows = read_rows(CoreSettings.from_env().data_dir, "benign_instructions")[:limit]
     flagged, kinds, start = 0, Counter(), time.perf_counter()
     for r in rows:
         x = GuardInput(r["prompt"], response=r.get("response") or None)
@@ -253,7 +253,7 @@ def _without_spinning(guard) -> None:
     options = ort.SessionOptions()
     options.enable_cpu_mem_arena = False
     options.enable_mem_pattern = False
-    options.intra_op_num_threads = settings().threads
+    options.intra_op_num_threads = CoreSettings.from_env().threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     path = guard.model_dir / guard.manifest["encoder"]["onnx"]

@@ -17,7 +17,7 @@ import json
 import re
 from pathlib import Path
 
-from railguard.config import settings
+from railguard.config import CoreSettings
 from railguard.guards.embedded import EmbeddedGuard
 from railguard.train.data import DEFAULT_SEED, RESPONSE, build_pool
 from railguard.types import GuardInput
@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = ap.parse_args()
     guard = EmbeddedGuard(args.model)
-    answers = held_out_answers(args.data or settings().data_dir)
+    answers = held_out_answers(args.data or CoreSettings.from_env().data_dir)
     gold = [a[2] for a in answers]
     result = {"model": str(args.model or "shipped"), "answers": len(answers), "harmful": sum(gold),
               "threshold": guard.thresholds["response_harmful"], "rows": {}}

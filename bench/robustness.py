@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from railguard.config import Settings
+from railguard.config import CoreSettings
 from railguard.eval import benchmarks as B
 from railguard.models.artifacts import EMBEDDED_DIR, read_manifest
 from railguard.models.heads import Heads, sigmoid
@@ -57,7 +57,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "robustness.json")
     args = parser.parse_args()
     start = time.perf_counter()
-    data, seed = Settings.from_env().data_dir, DEFAULT_SEED
+    data, seed = CoreSettings.from_env().data_dir, DEFAULT_SEED
     cache = FeatureCache()
     pools = {mode: build_pool(data, seed=seed, augmenter=pool_augmenter(seed, mode)) for mode in ("default", "crome")}
     held, held_y, _ = harm_rows(pools["default"].heldout)

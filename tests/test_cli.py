@@ -179,6 +179,9 @@ def test_eval_prints_the_markdown_table(tmp_path, monkeypatch):
     result = runner.invoke(app, ["eval", "--guard", "fake", "--guard", "embedded", "--bench", "xstest,harmbench",
                                  "--data", str(tmp_path), "--limit", "5", "--no-progress"])
     assert result.exit_code == 0, result.output
+    from railguard.config import Settings
+
+    assert isinstance(calls[0].pop("settings"), Settings)  # read once by the command, handed to the runner
     assert calls == [{"guards": ["fake", "embedded"], "benches": ["xstest", "harmbench"], "data_dir": tmp_path,
                       "limit": 5, "progress": False}]
     assert result.stdout == "| bench | result |\n"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from railguard.config import settings
+from railguard.config import CoreSettings
 from railguard.errors import ConfigError
 from railguard.eval import BENCHMARKS, evaluate, markdown_table
 from railguard.eval import metrics
@@ -137,7 +137,7 @@ def test_metrics_with_nothing_flagged_match_sklearn_zero_division():
 
 
 def test_loading_keeps_labelled_test_rows_only(data_dir):
-    items = load(BENCHMARKS["openai_moderation"], settings().data_dir)
+    items = load(BENCHMARKS["openai_moderation"], CoreSettings.from_env().data_dir)
     assert [it.input.id for it in items] == ["r0", "r1", "r2", "r3", "r4", "r7"]
     assert [it.label for it in items] == [True, False, True, False, False, True]
     refusals = load(BENCHMARKS["xstest_responses"], data_dir)

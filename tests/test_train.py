@@ -114,6 +114,6 @@ def test_missing_data_folder_is_a_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_full_training_reaches_heldout_quality(tmp_path):
-    data = Path(os.environ.get("RAILGUARD_DATA", railguard.config.settings().data_dir))
+    data = Path(os.environ.get("RAILGUARD_DATA", railguard.config.CoreSettings.from_env().data_dir))
     manifest = train(data, tmp_path / "full", epochs=1, progress=False)
     assert manifest["heldout_metrics"]["prompt_harmful"]["f1"] >= 0.8

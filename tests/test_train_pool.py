@@ -110,7 +110,7 @@ def test_copyright_templates_name_no_work_of_a_test_set():
     import railguard.config
     from railguard.train.templates import _BOOKS, _SONGS
 
-    path = Path(os.environ.get("RAILGUARD_DATA", railguard.config.settings().data_dir)) / "harmbench" / "data.jsonl.gz"
+    path = Path(os.environ.get("RAILGUARD_DATA", railguard.config.CoreSettings.from_env().data_dir)) / "harmbench" / "data.jsonl.gz"
     if not path.exists():
         pytest.skip(f"{path} not found (the shared data sits beside the repository)")
     with gzip.open(path, "rt", encoding="utf-8") as f:

@@ -9,6 +9,7 @@ False
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError, InputError, MissingExtraError, ModelError, RailguardError
 from .agent.actions import Action, Turn
@@ -16,6 +17,9 @@ from .guard import Guard
 from .load import resolve as _resolve
 from .batch.local import moderate_dataset
 from .types import TASKS, GuardInput, Task, Verdict
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 __version__ = "0.1.0"
 
@@ -26,14 +30,16 @@ __all__ = [
 ]
 
 
-def load_guard(name: str = "default", *, policy=None, **options) -> Guard:
+def load_guard(name: str = "default", *, policy=None, settings: Settings | None = None, **options) -> Guard:
     """Build a guard by registry name. ``default`` judges English with ``embedded`` (the shipped offline model)
     and every other language with ``e5`` (the multilingual tier), routed by language.
 
     ``policy`` (a preset such as ``"strict"``, a YAML file path, a mapping or a Policy) puts the guard
     under a policy: thresholds, actions, PII and secrets, custom categories (:mod:`railguard.policy`).
+    ``settings`` (a :class:`railguard.config.Settings`) are what its parts are built with; read from the
+    environment, once, when not given.
     """
-    return _resolve(name, policy=policy, **options)
+    return _resolve(name, policy=policy, settings=settings, **options)
 
 
 @lru_cache(maxsize=4)

@@ -13,9 +13,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError, installed
 from .guard import Guard
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 Factory = Callable[..., Guard]
 _FACTORIES: dict[str, Factory] = {}
@@ -31,6 +35,7 @@ class Needs:
     modules: tuple[str, ...] = ()
     argument: bool = False
     members: Callable[[str], list[str]] | None = None  # a guard made of guards: its argument -> their names
+    settings: bool = False  # the factory takes the settings tree (``settings=``, a railguard.config.Settings)
 
 
 _NEEDS: dict[str, Needs] = {}
@@ -50,16 +55,17 @@ _LAZY_MODULES: dict[str, str] = {
 
 
 def register(kind: str, description: str = "", *, extra: str | None = None, modules: tuple[str, ...] = (),
-             argument: bool = False, members: Callable[[str], list[str]] | None = None
+             argument: bool = False, members: Callable[[str], list[str]] | None = None, settings: bool = False
              ) -> Callable[[Factory], Factory]:
     """Decorator: make ``factory(argument: str | None, **options)`` resolvable as ``kind[:argument]``; ``extra``
     and ``modules`` declare the optional packages it needs, ``argument`` that a bare ``kind`` cannot be built,
-    ``members`` (for a guard made of guards) the names of the guards its argument builds."""
+    ``members`` (for a guard made of guards) the names of the guards its argument builds, ``settings`` that the
+    factory takes the settings tree as ``settings=`` (the others are never handed it)."""
 
     def wrap(factory: Factory) -> Factory:
         _FACTORIES[kind] = factory
         _DESCRIPTIONS[kind] = description or (factory.__doc__ or "").strip().split("\n")[0]
-        _NEEDS[kind] = Needs(extra, tuple(modules), argument, members)
+        _NEEDS[kind] = Needs(extra, tuple(modules), argument, members, settings)
         return factory
 
     return wrap
@@ -83,10 +89,14 @@ def _split(name: str) -> tuple[str, str | None]:
     return kind, argument or None
 
 
-def build(name: str, **options) -> Guard:
-    """The bare guard a name stands for: no policy, no media wrapper (for guards made of guards)."""
+def build(name: str, *, settings: Settings | None = None, **options) -> Guard:
+    """The bare guard a name stands for: no policy, no media wrapper (for guards made of guards). ``settings`` go
+    to a factory that declared it takes them (else it reads the environment itself, when it reads it at all)."""
     kind, argument = _split(name)
-    return _factory(kind)(argument, **options)
+    factory = _factory(kind)
+    if settings is not None and _NEEDS.get(kind, Needs()).settings:
+        return factory(argument, settings=settings, **options)
+    return factory(argument, **options)
 
 
 def known_guard(name: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..config import CoreSettings
 from ..errors import ModelError
 from ..guard import (Closeable, Describes, Guard, HasEncoder, HasLayerViews, HasManifest, HasThresholds, JudgesTasks,
                      ReadsLanguages, Steps, check_steps, pass_through, run_steps)
@@ -63,10 +64,10 @@ class WithAgent:
         return [merge(v, j) if has_agent_input(x) else v for x, v, j in zip(inputs, verdicts, judged)]
 
 
-def agent_for(text: Guard) -> AgentGuard:
+def agent_for(text: Guard, *, settings: CoreSettings | None = None) -> AgentGuard:
     """The agent guard for ``text``: on its encoder where the agent heads were fitted on that encoder (the shipped
     embedded model's), else with the encoder the heads bring (an encoder converted on this machine, e5's, has no
-    shipped hash; a retrained model has another encoder)."""
+    shipped hash; a retrained model has another encoder, whose threads come from ``settings``)."""
     if isinstance(text, HasManifest) and isinstance(text, HasEncoder):
         sha256 = encoder_sha256(text.manifest)
         if sha256:
@@ -74,4 +75,4 @@ def agent_for(text: Guard) -> AgentGuard:
                 return AgentGuard(encoder=text.encoder, encoder_sha256=sha256)
             except ModelError:
                 pass
-    return AgentGuard()
+    return AgentGuard(settings=settings)

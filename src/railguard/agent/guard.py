@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import settings
+from ..config import CoreSettings, Settings
 from ..errors import InputError, ModelError
 from ..models.artifacts import EMBEDDED_DIR, verify
 from ..models.artifacts import encoder_sha256 as manifest_encoder_sha256
@@ -79,7 +79,7 @@ class AgentGuard:
 
     def __init__(self, model_dir: str | Path | None = None, *, encoder: TextEncoder | None = None,
                  encoder_sha256: str | None = None, rules: Sequence[AgentRule] | None = None,
-                 threads: int | None = None, tier: str = "agent") -> None:
+                 threads: int | None = None, tier: str = "agent", settings: CoreSettings | None = None) -> None:
         self.model_dir = Path(model_dir or AGENT_DIR)
         self.manifest = verify(self.model_dir)
         if self.manifest.get("features_version") != FEATURES_VERSION:
@@ -88,7 +88,8 @@ class AgentGuard:
                              "retrain it with `railguard train --task action_risk` and `--task trajectory`")
         if encoder is None:
             embedded = verify(EMBEDDED_DIR)
-            encoder = TextEncoder.from_spec(EMBEDDED_DIR, embedded["encoder"], threads=threads or settings().threads)
+            threads = threads or (settings if settings is not None else CoreSettings.from_env()).threads
+            encoder = TextEncoder.from_spec(EMBEDDED_DIR, embedded["encoder"], threads=threads)
             encoder_sha256 = manifest_encoder_sha256(embedded)
         if encoder_sha256 is not None and encoder_sha256 != self.manifest.get("encoder_sha256"):
             raise ModelError(f"the agent heads in {self.model_dir} were fitted on another encoder "
@@ -197,6 +198,7 @@ def policy_agent_reasons(x: GuardInput, v: Verdict, agent: Any) -> tuple[dict[st
     return {"agent": record}, reasons
 
 
-@register("agent", "action risk (SAFE/LOW/HIGH) and trajectory safety for agents (agent:/path/to/model-dir)")
-def _agent(argument: str | None = None, **options) -> AgentGuard:
-    return AgentGuard(argument, **options)
+@register("agent", "action risk (SAFE/LOW/HIGH) and trajectory safety for agents (agent:/path/to/model-dir)",
+          settings=True)
+def _agent(argument: str | None = None, *, settings: Settings | None = None, **options) -> AgentGuard:
+    return AgentGuard(argument, settings=None if settings is None else settings.core, **options)

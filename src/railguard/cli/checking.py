@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from .. import load_guard
+from ..config import Settings
 from ..errors import ConfigError
 from ..types import GuardInput
 from .common import GuardName, PolicyOption, Progress, import_extra
@@ -36,11 +37,12 @@ def check(
         raise ConfigError("give the prompt to check, or an --image or --audio file")
     item = GuardInput(prompt=text or "", response=response, context=tuple(context or ()),
                       images=tuple(image or ()), audio=tuple(audio or ()))
+    settings = Settings.from_env()
     if item.has_media:
         from ..media import validate  # here, not at the top: every `railguard` command would load numpy
 
-        validate(item)  # a bad file fails in a second, before any model loads
-    verdict = load_guard(guard, policy=policy).check([item])[0]
+        validate(item, settings.media)  # a bad file fails in a second, before any model loads
+    verdict = load_guard(guard, policy=policy, settings=settings).check([item])[0]
     if as_json:
         typer.echo(json.dumps(verdict.to_dict(), ensure_ascii=False))
     else:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from ..config import Settings
 from ..errors import ConfigError, MissingExtraError, RailguardError
 
 EXIT_ERROR = 2
@@ -49,10 +50,9 @@ def import_extra(module: str, extra: str):
         raise MissingExtraError(extra, (exc.name or "a dependency").split(".")[0]) from None
 
 
-def data_dir(data: Path | None) -> Path:
-    from ..config import Settings
-
-    return data if data is not None else Settings.from_env().data_dir
+def data_dir(data: Path | None, settings: Settings) -> Path:
+    """The datasets folder: ``--data``, else the settings' (RAILGUARD_DATA or the shared data folder)."""
+    return data if data is not None else settings.core.data_dir
 
 
 def fmt(value: Any) -> str:

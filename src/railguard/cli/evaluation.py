@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..config import Settings
 from .common import DataDir, Progress, data_dir, import_extra
 
 
@@ -27,15 +28,16 @@ def evaluate(
 ) -> None:
     """Evaluate guards on the benchmarks; prints a Markdown table (with --out, also a full report)."""
     runner = import_extra("railguard.eval.runner", "train")
+    settings = Settings.from_env()
     benches = [b.strip() for item in bench for b in item.split(",") if b.strip()] if bench else None
     if out is None and readme is None:
         if not _wants_details(benches):
-            results = runner.evaluate(guard or ["default"], benches=benches, data_dir=data_dir(data), limit=limit,
-                                      progress=progress)
+            results = runner.evaluate(guard or ["default"], benches=benches, data_dir=data_dir(data, settings),
+                                      limit=limit, progress=progress, settings=settings)
             typer.echo(runner.markdown_table(results))
             return
-        quick = runner.run(guard or ["default"], benches=benches, data_dir=data_dir(data), limit=limit,
-                           progress=progress, latency_samples=0)
+        quick = runner.run(guard or ["default"], benches=benches, data_dir=data_dir(data, settings), limit=limit,
+                           progress=progress, latency_samples=0, settings=settings)
         typer.echo(runner.markdown_table(quick.results))
         typer.echo(import_extra("railguard.eval.agent", "train").details_markdown(quick.details))
         return
@@ -47,8 +49,8 @@ def evaluate(
     if out is not None and not plots:  # said before the run, so a long evaluation is not a surprise at its end
         typer.echo(f"note: {report.NO_PLOTS}; the tables and results.json are written as usual", err=True)
     start = time.perf_counter()
-    run = runner.run(guard or ["default"], benches=benches, data_dir=data_dir(data), limit=limit,
-                     progress=progress)
+    run = runner.run(guard or ["default"], benches=benches, data_dir=data_dir(data, settings), limit=limit,
+                     progress=progress, settings=settings)
     results = report.results_dict(run, command=" ".join(["railguard", *sys.argv[1:]]),
                                   wall_seconds=time.perf_counter() - start)
     typer.echo(runner.markdown_table(run.results))

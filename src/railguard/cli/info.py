@@ -16,7 +16,7 @@ def info() -> None:
     from ..models.artifacts import EMBEDDED_DIR, MANIFEST, read_manifest
     from ..registry import available
 
-    settings = Settings.from_env()
+    settings = Settings.from_env().core
     model_dir = settings.model_dir or EMBEDDED_DIR
     typer.echo(f"railguard {__version__}")
     origin = "from RAILGUARD_MODEL_DIR" if settings.model_dir else "shipped"

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..config import Settings
 from ..errors import ConfigError
 from .audit import AuditConfig, open_audit_store
 from .common import DataDir, Progress, data_dir, fmt, import_extra
@@ -42,12 +43,13 @@ def train(
 ) -> None:
     """Train a model folder from the datasets; use it with --guard embedded:OUT (e5:OUT for --encoder e5,
     agent:OUT for the agent tasks)."""
+    tree = Settings.from_env()
     if task != "embedded":
         agent = import_extra("railguard.train.agent", "train")
         if task not in agent.TASKS:
             raise ConfigError(f"unknown task '{task}'; use embedded, {', '.join(agent.TASKS)}")
         out = out or Path("runs/agent")
-        manifest = agent.TASKS[task](data_dir(data), out, seed=seed, progress=progress)
+        manifest = agent.TASKS[task](data_dir(data, tree), out, seed=seed, progress=progress, settings=tree.core)
         part = manifest["action" if task == "action_risk" else "trajectory"]
         typer.echo(json.dumps({"task": task, "heldout_metrics": part["heldout_metrics"]}, indent=1))
         typer.echo(f"agent model written to {out}; try it with: railguard check-action --guard agent:{out} ...")
@@ -55,7 +57,7 @@ def train(
     out = out or Path("runs/model")
     pipeline = import_extra("railguard.train.pipeline", "train")
     names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
-    manifest = pipeline.train(data_dir(data), out, seed=seed, epochs=epochs, sources=names,
+    manifest = pipeline.train(data_dir(data, tree), out, seed=seed, epochs=epochs, sources=names,
                               max_examples=max_examples, progress=progress, encoder=encoder, licenses=licenses,
                               **({"augment_mode": augment} if augment != "default" else {}),
                               **({"freeze_layers": freeze_layers} if freeze_layers else {}),
@@ -89,12 +91,13 @@ def improve(
 ) -> None:
     """Retrain the heads from the training pool plus moderator feedback (noise-aware, propensity-weighted)."""
     improve_module = import_extra("railguard.train.improve", "train")
+    tree = Settings.from_env()
     settings = improve_module.ImproveConfig(
         flip_rate=flip_rate, gold=gold, noise_aware=noise_aware, propensity=propensity, propensity_clip=clip,
         feedback_weight=feedback_weight, max_f1_drop=max_f1_drop, force=force)
     _, store = open_audit_store(from_store, config)
     try:
-        report = improve_module.improve(store, out, data_dir=data_dir(data), base_model=model, config=settings,
+        report = improve_module.improve(store, out, data_dir=data_dir(data, tree), base_model=model, config=settings,
                                         progress=progress)
     finally:
         store.close()

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import settings
+from ..config import Settings
 from ..errors import ConfigError
 from ..guard import Describes, Guard, HasManifest, JudgesTasks, unwrap
 from ..guards.cascade import CascadeGuard
@@ -362,13 +362,14 @@ def _cascade_inside(guard: Guard) -> CascadeGuard | None:
 
 def run(guards: list[str], benches: list[str] | None, data_dir: Path | None, limit: int | None = None,
         progress: bool = True, *, batch_size: int = DEFAULT_BATCH,
-        latency_samples: int = LATENCY_SAMPLES) -> EvalRun:
+        latency_samples: int = LATENCY_SAMPLES, settings: Settings | None = None) -> EvalRun:
     """Run each guard over each benchmark (None or ``["all"]``: every one in the data folder), score and
     time it. ``NAME=PATH`` entries read a published benchmark file (see :mod:`.formats`).
 
     ``limit`` takes the same first N rows of every benchmark after a seeded shuffle; one progress bar
     over guards x benchmarks goes to stderr. Raises ConfigError for an unknown guard or benchmark or a
-    missing data folder.
+    missing data folder. ``settings``: the tree the guards are built with and the default data folder (read from
+    the environment, now, when not given).
     """
     if not guards:
         raise ConfigError("name at least one guard to evaluate, such as 'embedded'")
@@ -378,11 +379,12 @@ def run(guards: list[str], benches: list[str] | None, data_dir: Path | None, lim
         raise ConfigError(f"latency samples must be 0 or more, got {latency_samples}")
     selections = bm.select(benches)
     needs_data = any(isinstance(s, bm.Selection) for s in selections)
+    settings = settings if settings is not None else Settings.from_env()
     if needs_data:
-        data_dir = bm.check_data_dir(data_dir if data_dir is not None else settings().data_dir)
+        data_dir = bm.check_data_dir(data_dir if data_dir is not None else settings.core.data_dir)
     wanted_all = not benches or bm.ALL in benches
     loaded = _load_all(selections, data_dir, limit, wanted_all)
-    built = [(name, resolve(name)) for name in guards]
+    built = [(name, resolve(name, settings=settings)) for name in guards]
 
     out = EvalRun(results=[])
     out.settings = {"limit": limit, "batch_size": batch_size, "latency_samples": latency_samples,
@@ -434,10 +436,12 @@ def run(guards: list[str], benches: list[str] | None, data_dir: Path | None, lim
 
 
 def evaluate(guards: list[str], benches: list[str] | None, data_dir: Path | None, limit: int | None = None,
-             progress: bool = True, *, batch_size: int = DEFAULT_BATCH) -> list[BenchResult]:
+             progress: bool = True, *, batch_size: int = DEFAULT_BATCH,
+             settings: Settings | None = None) -> list[BenchResult]:
     """The scores of :func:`run` without the latency measurement: one BenchResult per guard, benchmark
     and task (and per reported sub-group)."""
-    return run(guards, benches, data_dir, limit, progress, batch_size=batch_size, latency_samples=0).results
+    return run(guards, benches, data_dir, limit, progress, batch_size=batch_size, latency_samples=0,
+               settings=settings).results
 
 
 def _cell(x: float | None) -> str:

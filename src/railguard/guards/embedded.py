@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import settings
+from ..config import CoreSettings, Settings
 from ..errors import ModelError
 from ..evasion import views as evasion_views
 from ..guard import Steps, run_steps
@@ -32,8 +32,10 @@ class EmbeddedGuard:
     """Runs offline on the CPU from a model directory (the one shipped in the package by default)."""
 
     def __init__(self, model_dir: str | Path | None = None, *, threads: int | None = None,
-                 batch_size: int | None = None, tier: str = "embedded", evasion: bool = True) -> None:
-        cfg = settings()
+                 batch_size: int | None = None, tier: str = "embedded", evasion: bool = True,
+                 settings: CoreSettings | None = None) -> None:
+        #: threads, batch size and model folder where not given (from the environment, now, unless passed)
+        self.settings = cfg = settings if settings is not None else CoreSettings.from_env()
         #: Whether texts are also judged through their evasion views (leetspeak, base64, ...).
         self.evasion = evasion
         self.model_dir = Path(model_dir or cfg.model_dir or EMBEDDED_DIR)
@@ -209,6 +211,6 @@ def _lifted(score: float, category: float, floor: float, threshold: float) -> fl
     return max(score, threshold + (category - floor) / max(1e-6, 1.0 - floor) * (1.0 - threshold))
 
 
-@register("embedded", "the shipped CPU model (or embedded:/path/to/model-dir from `railguard train`)")
-def _embedded(argument: str | None = None, **options) -> EmbeddedGuard:
-    return EmbeddedGuard(argument, **options)
+@register("embedded", "the shipped CPU model (or embedded:/path/to/model-dir from `railguard train`)", settings=True)
+def _embedded(argument: str | None = None, *, settings: Settings | None = None, **options) -> EmbeddedGuard:
+    return EmbeddedGuard(argument, settings=None if settings is None else settings.core, **options)

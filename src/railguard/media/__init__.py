@@ -6,7 +6,7 @@ see :mod:`railguard.media.guard` for which task each part feeds and how the verd
 
 from __future__ import annotations
 
+from ..config import MediaSettings
 from .guard import MediaGuard, extract, validate, with_media
-from .settings import MediaSettings
 
 __all__ = ["MediaGuard", "MediaSettings", "extract", "validate", "with_media"]

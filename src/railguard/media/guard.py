@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..config import MediaSettings
 from ..errors import MediaError, MissingExtraError
 from ..guard import (Closeable, Describes, HasEncoder, HasLayerViews, HasManifest, HasPolicy, HasThresholds,
                      JudgesTasks, ReadsLanguages, Steps, check_steps, pass_through, run_steps)
@@ -30,7 +31,6 @@ from ..types import Extraction, Finding, GuardInput, Reason, TextSpan, Verdict
 from ..verdicts import by_severity, check_inputs, combine, failed
 from .load import load_audio, load_image
 from .readers import read_audio, read_image
-from .settings import MediaSettings
 
 log = logging.getLogger(__name__)
 

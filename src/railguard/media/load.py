@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..config import MediaSettings
 from ..errors import MediaError, require
-from .settings import MediaSettings
 
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 AUDIO_FORMATS = ("WAV", "MP3", "FLAC", "OGG", "M4A/MP4", "WebM")

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..config import MediaSettings
 from ..errors import ModelError, require
 from ..types import Extraction, TextSpan
 from .load import Clip, Picture
-from .settings import MediaSettings
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from .. import __version__
 from ..audit import AuditStore
+from ..config import CoreSettings
 from ..guard import Guard
 from .deps import get_key_id
 from .errors import install_error_handlers
@@ -23,13 +24,15 @@ from .settings import ServerSettings
 
 
 def create_app(settings: ServerSettings | None = None, *, guard: Guard | None = None,
-               store: AuditStore | None = None) -> FastAPI:
-    """A moderation server. ``guard`` and ``store`` replace the ones the settings name (tests, embedding)."""
+               store: AuditStore | None = None, core: CoreSettings | None = None) -> FastAPI:
+    """A moderation server. ``guard`` and ``store`` replace the ones the settings name (tests, embedding).
+    ``settings`` and ``core`` (what its guards are built with) are read from the environment here unless given."""
     settings = settings or ServerSettings.load()
+    core = core if core is not None else CoreSettings.from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime(settings, guard=guard, store=store)
+        runtime = Runtime(settings, guard=guard, store=store, core=core)
         app.state.runtime = runtime
         proxy = None
         try:

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 
 from ..errors import MediaError, MissingExtraError
 from ..media import validate
-from ..media.settings import MediaSettings
 from ..taxonomy import OPENAI_CATEGORIES, to_openai
 from ..types import GuardInput, Verdict
 from .errors import APIError
@@ -21,15 +20,6 @@ _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+
                        re.IGNORECASE)
 # OpenAI's name for each of our sources' kinds.
 _INPUT_TYPE = {"text": "text", "ocr": "image", "speech": "audio"}
-
-
-def media_settings(settings: ServerSettings) -> MediaSettings:
-    """The server's media limits (its settings or config file), with the readers' settings from the environment."""
-    base = MediaSettings.from_env()
-    return MediaSettings(max_image_bytes=settings.max_image_bytes, max_image_pixels=settings.max_image_pixels,
-                         max_audio_bytes=settings.max_audio_bytes, max_audio_seconds=settings.max_audio_seconds,
-                         ocr_side=base.ocr_side, ocr_angle=base.ocr_angle, speech_beam=base.speech_beam,
-                         threads=base.threads)
 
 
 def decode(value: str, *, kind: str, param: str, limit: int) -> bytes:
@@ -61,12 +51,11 @@ async def check_media(inputs: list[GuardInput], settings: ServerSettings, params
     """Open every image and clip (no model): 400 for corrupt or unsupported ones, 413 over the limits."""
     if not any(x.has_media for x in inputs):
         return
-    limits = media_settings(settings)
     for x, param in zip(inputs, params):
         if not x.has_media:
             continue
         try:
-            await asyncio.to_thread(validate, x, limits)
+            await asyncio.to_thread(validate, x, settings.media)
         except MediaError as exc:
             kind = "audio" if exc.source.startswith("audio") else "image"
             status = 413 if exc.code in ("too_large", "too_long") else 400

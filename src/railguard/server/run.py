@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import load, registry
 from ..audit import open_store
+from ..config import CoreSettings, Settings
 from ..errors import ConfigError, require
 from .settings import ServerSettings
 
@@ -52,13 +53,15 @@ def serve(settings: ServerSettings) -> None:
     if kind not in registry.available():
         raise ConfigError(f"unknown guard '{kind}'; known guards: {', '.join(registry.available())}")
     # One worker gets the guard built here, so a bad model fails now; several workers load their own.
-    guard = load.resolve(settings.guard) if settings.workers == 1 else None
+    core = CoreSettings.from_env()
+    tree = Settings(core=core, media=settings.media, server=settings)
+    guard = load.resolve(settings.guard, settings=tree) if settings.workers == 1 else None
     open_store(settings.audit_url).close()
     common = dict(host=settings.host, port=settings.port, log_config=log_config(), **connection_options(settings))
     if guard is not None:
         from .app import create_app
 
-        uvicorn.run(create_app(settings, guard=guard), **common)
+        uvicorn.run(create_app(settings, guard=guard, core=core), **common)
         return
     os.environ[_SETTINGS_ENV] = json.dumps(_plain(settings))
     uvicorn.run("railguard.server.run:app_from_environment", factory=True, workers=settings.workers, **common)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .. import load, registry
 from ..audit import AuditRecord, AuditStore, make_record, open_store
+from ..config import CoreSettings, Settings
 from ..errors import MissingExtraError, RailguardError
 from ..guard import Guard, check_steps
 from ..types import GuardInput, Verdict
@@ -106,9 +107,13 @@ class Decision:
 class Runtime:
     """The server's state between start-up and shutdown."""
 
-    def __init__(self, settings: ServerSettings, *, guard: Guard | None = None, store: AuditStore | None = None
-                 ) -> None:
+    def __init__(self, settings: ServerSettings, *, guard: Guard | None = None, store: AuditStore | None = None,
+                 core: CoreSettings | None = None) -> None:
         self.settings = settings
+        #: the settings tree the server's guards are built with: its media limits, ``core`` (from the environment,
+        #: now, unless given) and the server's own
+        self.tree = Settings(core=core if core is not None else CoreSettings.from_env(), media=settings.media,
+                             server=settings)
         self.keys = KeyRing(k.get_secret_value() for k in settings.api_keys)
         self._given_guard = guard
         self._given_store = store
@@ -130,7 +135,7 @@ class Runtime:
         salt = self.settings.audit_salt
         self._salt = salt.get_secret_value().encode("utf-8") if salt else await self.audit.run_alone(self.store.salt)
         guard = self._given_guard or await asyncio.to_thread(
-            load.resolve, self.settings.guard, policy=self.settings.policy)
+            load.resolve, self.settings.guard, policy=self.settings.policy, settings=self.tree)
         await self._add(self.settings.guard, guard)
         self.ready = True
         log.info("serving guard %s; audit store %s; %s", self.settings.guard, self.store.url,
@@ -146,9 +151,8 @@ class Runtime:
 
     async def _add(self, name: str, guard: Guard) -> GuardService:
         from ..media.guard import with_media
-        from .media import media_settings
 
-        guard = with_media(guard, media_settings(self.settings))  # images and audio, with the server's limits
+        guard = with_media(guard, self.settings.media)  # images and audio, with the server's limits
         service = GuardService(name, guard, self.settings)
         await service.batcher.start()
         self.services[name] = service
@@ -190,7 +194,7 @@ class Runtime:
         async with self._load_lock:
             if model not in self.services:
                 try:
-                    guard = await asyncio.to_thread(load.resolve, model)
+                    guard = await asyncio.to_thread(load.resolve, model, settings=self.tree)
                 except MissingExtraError as exc:  # a package only the load itself found missing (a peer's)
                     raise _not_installed(model, exc.extra, ", ".join(self.model_names())) from None
                 except Exception as exc:  # noqa: BLE001 - a backend that cannot load is the server's problem, not the client's

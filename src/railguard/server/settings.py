@@ -7,13 +7,16 @@ by ``railguard serve --config FILE`` or ``RAILGUARD_CONFIG_FILE``; its keys are 
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ..config import MEDIA_LIMITS, MediaSettings
 from ..errors import ConfigError
 from ..rails import DEFAULT_WINDOW, REFUSAL_MESSAGE, WindowSettings
 
@@ -133,12 +136,29 @@ class ServerSettings(BaseSettings):
     refusal_message: str = Field(
         REFUSAL_MESSAGE, min_length=1,
         description="the assistant message a client gets when a rail blocks the request or the answer")
-    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1, description="largest accepted image in bytes (else 413); "
-                                                                      "raise max_body_bytes to send large images")
-    max_image_pixels: int = Field(40_000_000, ge=1, description="largest accepted image in pixels (else 413)")
-    max_audio_bytes: int = Field(50 * 1024 * 1024, ge=1, description="largest accepted audio clip in bytes (else 413)")
-    max_audio_seconds: float = Field(300.0, gt=0, description="longest accepted audio clip in seconds (else 413)")
+    media: MediaSettings = Field(
+        default_factory=MediaSettings.from_env,
+        description="the media limits (max_image_bytes, max_image_pixels, max_audio_bytes, max_audio_seconds: "
+                    "settings of their own name) and the readers' settings (RAILGUARD_OCR_SIDE, ...)")
     config_file: Path | None = Field(None, description="a YAML or TOML file with any of these settings")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_media(cls, values: Any) -> Any:
+        """The media limits come as settings of their own names (a flag, a config file key, RAILGUARD_MAX_...);
+        they are checked here and held in ``media``, with the readers' settings from the environment."""
+        if not isinstance(values, dict):
+            return values
+        values = dict(values)
+        limits = {name: values.pop(name) for name in MEDIA_LIMITS if name in values}
+        media = values.get("media")
+        if limits or media is None:
+            checked = _MediaLimits.model_validate(limits).model_dump(exclude_unset=True)
+            base = MediaSettings.from_env() if media is None else media
+            if isinstance(base, dict):
+                base = MediaSettings(**base)
+            values["media"] = dataclasses.replace(base, **checked)
+        return values
 
     @field_validator("upstream_url")
     @classmethod
@@ -178,7 +198,8 @@ class ServerSettings(BaseSettings):
                                    dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _ConfigFileSource(settings_cls, init_settings, env_settings)
+        return (init_settings, env_settings, _MediaEnvSource(settings_cls),
+                _ConfigFileSource(settings_cls, init_settings, env_settings))
 
     @classmethod
     def load(cls, config_file: str | Path | None = None, **overrides: Any) -> ServerSettings:
@@ -204,7 +225,7 @@ class ServerSettings(BaseSettings):
 
     def describe(self) -> dict[str, Any]:
         """The settings as shown to an operator: secrets replaced by a count or a mark."""
-        out = self.model_dump(mode="json")
+        out = _flat_media(self.model_dump(mode="json"))
         out["api_keys"] = f"{len(self.api_keys)} key(s)"
         out["audit_salt"] = "set" if self.audit_salt else "kept in the store"
         out["upstream_api_key"] = "set" if self.upstream_api_key else "none"
@@ -215,10 +236,32 @@ def setting_help() -> list[tuple[str, str, str]]:
     """(environment variable, default, description) for every setting, for ``railguard serve --help``."""
     rows = []
     for name, info in ServerSettings.model_fields.items():
+        if name == "media":  # its limits, each a setting of its own
+            rows += [(ENV_PREFIX + limit.upper(), str(getattr(MediaSettings(), limit)), description)
+                     for limit, description in MEDIA_LIMITS.items()]
+            continue
         default = info.get_default(call_default_factory=True)
         shown = "none" if default in (None, ()) else ",".join(default) if isinstance(default, tuple) else str(default)
         rows.append((ENV_PREFIX + name.upper(), shown, info.description or ""))
     return rows
+
+
+#: The media limits as the server checks them: a whole number at least 1, or a number above 0 (as
+#: :meth:`MediaSettings.from_env` reads them); an error names the setting.
+_MediaLimits = create_model("MediaLimits", **{
+    name: (Annotated[int, Field(ge=1)] if isinstance(default, int) else Annotated[float, Field(gt=0)], default)
+    for name, default in ((name, getattr(MediaSettings(), name)) for name in MEDIA_LIMITS)})
+
+
+def _flat_media(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (the settings as a dict) with the media limits in ``media``'s place, as settings of their own."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "media":
+            out.update({name: value[name] for name in MEDIA_LIMITS})
+        else:
+            out[key] = value
+    return out
 
 
 def _describe(exc: ValidationError) -> str:
@@ -260,6 +303,17 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if "config_file" in data:
         raise ConfigError(f"config file {path} cannot name another config file")
     return data
+
+
+class _MediaEnvSource(PydanticBaseSettingsSource):
+    """The media limits from ``RAILGUARD_MAX_IMAGE_BYTES`` and the others: above the config file, below overrides."""
+
+    def get_field_value(self, field, field_name: str):  # unused: __call__ reads the limits at once
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        env = {key.upper(): value for key, value in os.environ.items()}
+        return {name: env[ENV_PREFIX + name.upper()] for name in MEDIA_LIMITS if ENV_PREFIX + name.upper() in env}
 
 
 class _ConfigFileSource(PydanticBaseSettingsSource):

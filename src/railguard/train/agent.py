@@ -29,6 +29,7 @@ import numpy as np
 from .. import __version__
 from ..agent.actions import RISK_LEVELS, Action, render_trajectory
 from ..datasets.agent import trajectory_input
+from ..config import CoreSettings
 from ..errors import ConfigError, require
 from ..agent.heads import (ACTION_FILE, FEATURES_VERSION, TOOL_ACTION_FILE, TRAJECTORY_FILE, ActionHead,
                                   TrajectoryHead, action_features, softmax, trajectory_features)
@@ -129,11 +130,9 @@ class CachedEncoder:
         return self.cache.encode(self.encoder, list(windows))
 
 
-def _encoder(threads: int | None = None) -> TextEncoder | CachedEncoder:
-    from ..config import settings
-
+def _encoder(threads: int | None = None, settings: CoreSettings | None = None) -> TextEncoder | CachedEncoder:
     encoder = TextEncoder.from_spec(EMBEDDED_DIR, read_manifest(EMBEDDED_DIR)["encoder"],
-                                    threads=threads or settings().threads)
+                                    threads=threads or (settings or CoreSettings.from_env()).threads)
     cache = EmbeddingCache.for_encoder(encoder)  # only with RAILGUARD_EMBED_CACHE set
     return CachedEncoder(encoder, cache) if cache else encoder
 
@@ -261,11 +260,11 @@ def _fit_risk_head(train: list[ActionRow], held: list[ActionRow], lexicon: list[
 
 
 def train_action_risk(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, progress: bool = True,
-                      sources: tuple[str, ...] | None = None) -> dict:
+                      sources: tuple[str, ...] | None = None, settings: CoreSettings | None = None) -> dict:
     """Fit, calibrate and save the two action-risk heads, returning the updated manifest: the web head
     (``action.npz``: clicks, typing, submits, navigation; from :data:`WEB_SOURCES`) and the tool head
     (``tool_action.npz``: ``tool_call`` actions; from every tool source). Each reports out-of-fold figures
-    per source and the saved head's figures on the held-out groups."""
+    per source and the saved head's figures on the held-out groups. ``settings``: the encoder's threads."""
     names = sources or present(data_dir, (n for n in ACTION_SOURCES if n not in NON_COMMERCIAL))
     rows = action_rows(data_dir, names)
     is_tool = [r.action.kind == "tool_call" for r in rows]
@@ -275,7 +274,7 @@ def train_action_risk(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED
     if len(web_train) < 30:
         raise ConfigError(f"too few labelled web action rows in {data_dir} ({', '.join(WEB_SOURCES)}): "
                           f"{len(web_train)}")
-    encoder = _encoder()
+    encoder = _encoder(settings=settings)
     lexicon = lexicon_actions(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -323,7 +322,7 @@ def trajectory_text(row: dict) -> str:
 
 
 def train_trajectory(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, progress: bool = True,
-                     sources: tuple[str, ...] | None = None) -> dict:
+                     sources: tuple[str, ...] | None = None, settings: CoreSettings | None = None) -> dict:
     """Fit, calibrate and save the trajectory head (``trajectory.npz``); returns the updated manifest. The
     held-out groups of every source (for R-Judge and ASSEBench a seeded share of their train split's
     instructions) calibrate the head and choose its threshold; their figures are reported per source."""
@@ -331,7 +330,7 @@ def train_trajectory(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED,
     rows = trajectory_rows(data_dir, names)
     if len(rows) < 30:
         raise ConfigError(f"too few labelled train trajectories in {data_dir}: {len(rows)}")
-    encoder = _encoder()
+    encoder = _encoder(settings=settings)
     x = _in_batches(lambda part: trajectory_features(encoder, [render_trajectory(r.turns, r.profile) for r in part]),
                     rows, "encoding trajectories", progress, step=16)
     y, src, groups, rel = _columns(rows, "unsafe")

@@ -117,7 +117,7 @@ class _Reader:
                 if not isinstance(url, str):
                     raise _bad(f"'{where}' is an image part without an image URL (a data: URL; file ids cannot be "
                                "judged)", where)
-                image = decode(url, kind="image", param=where, limit=self.settings.max_image_bytes)
+                image = decode(url, kind="image", param=where, limit=self.settings.media.max_image_bytes)
                 if media:
                     self.images.append(image)
             elif kind == "input_audio":
@@ -125,7 +125,7 @@ class _Reader:
                 data = data.get("data") if isinstance(data, Mapping) else None
                 if not isinstance(data, str):
                     raise _bad(f"'{where}' is an input_audio part without 'input_audio.data'", where)
-                clip = decode(data, kind="audio", param=where, limit=self.settings.max_audio_bytes)
+                clip = decode(data, kind="audio", param=where, limit=self.settings.media.max_audio_bytes)
                 if media:
                     self.audio.append(clip)
             else:

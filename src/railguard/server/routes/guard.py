@@ -29,9 +29,9 @@ def _to_input(item: GuardItem, settings: ServerSettings, index: int | None) -> G
     for j, doc in enumerate(context):
         check_text(doc, settings, param=f"{where}.context[{j}]".lstrip("."))
     images = tuple(decode(b64, kind="image", param=f"{where}.images[{j}]".lstrip("."),
-                          limit=settings.max_image_bytes) for j, b64 in enumerate(item.images or ()))
+                          limit=settings.media.max_image_bytes) for j, b64 in enumerate(item.images or ()))
     audio = tuple(decode(b64, kind="audio", param=f"{where}.audio[{j}]".lstrip("."),
-                         limit=settings.max_audio_bytes) for j, b64 in enumerate(item.audio or ()))
+                         limit=settings.media.max_audio_bytes) for j, b64 in enumerate(item.audio or ()))
     return GuardInput(prompt=prompt, response=item.response, context=context,
                       id=None if item.id is None else str(item.id), images=images, audio=audio)
 

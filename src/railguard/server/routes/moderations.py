@@ -59,10 +59,10 @@ def _multimodal(body: ModerationRequest, settings) -> GuardInput | None:
             texts.append(part.text)
         elif isinstance(part, ImagePart):
             url = part.image_url if isinstance(part.image_url, str) else part.image_url.url
-            images.append(decode(url, kind="image", param=f"{param}.image_url", limit=settings.max_image_bytes))
+            images.append(decode(url, kind="image", param=f"{param}.image_url", limit=settings.media.max_image_bytes))
         else:
             audio.append(decode(part.input_audio.data, kind="audio", param=f"{param}.input_audio",
-                                limit=settings.max_audio_bytes))
+                                limit=settings.media.max_audio_bytes))
     return GuardInput(prompt="\n".join(texts), images=tuple(images), audio=tuple(audio))
 
 
