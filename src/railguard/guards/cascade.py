@@ -158,10 +158,16 @@ class CascadeGuard:
         except concurrent.futures.TimeoutError:
             raise TimeoutError(f"no answer within {self.routing.timeout_s} s") from None
 
-    def _fallback(self, previous: Verdict, tier_name: str, error: str, route: Route) -> Verdict:
+    def _fallback(self, previous: Verdict | None, tier_name: str, error: str, route: Route,
+                  id: str | None = None) -> Verdict:
         mode = self.routing.fallback
         route = replace(route, fallback=mode, failed_tier=tier_name)
         message = f"tier {tier_name} failed ({error}); fallback {mode}"
+        if previous is None:
+            # No cheaper tier judged it (none reads its language): there is no answer to stand, so only "open"
+            # lets it through.
+            return replace(Verdict.failed(message + ("" if mode != "cheap" else ", and no cheaper tier read it"),
+                                          tier=tier_name, id=id, flagged=mode != "open"), route=route)
         if mode == "cheap":
             return replace(previous, route=route)
         return replace(previous, flagged=mode == "closed", error=message, route=route)
@@ -207,7 +213,7 @@ class CascadeGuard:
                 log.warning("cascade tier %s failed on %d inputs: %s", tier.name, len(here), type(exc).__name__)
                 for i in here:
                     paths[i].append(RouteStep(tier.name, error=str(exc)))
-                    out[i] = self._fallback(previous[i], tier.name, str(exc), route(i))
+                    out[i] = self._fallback(previous[i], tier.name, str(exc), route(i), inputs[i].id)
                 pending = [i for i in pending if out[i] is None]
                 continue
             share = (time.perf_counter() - start) * 1000.0 / len(here)

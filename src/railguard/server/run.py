@@ -55,7 +55,7 @@ def serve(settings: ServerSettings) -> None:
     # One worker gets the guard built here, so a bad model fails now; several workers load their own.
     core = CoreSettings.from_env()
     tree = Settings(core=core, media=settings.media, server=settings)
-    guard = load.resolve(settings.guard, settings=tree) if settings.workers == 1 else None
+    guard = load.resolve(settings.guard, policy=settings.policy, settings=tree) if settings.workers == 1 else None
     open_store(settings.audit_url).close()
     common = dict(host=settings.host, port=settings.port, log_config=log_config(), **connection_options(settings))
     if guard is not None:
