@@ -195,3 +195,8 @@ def test_embedding_cache_encodes_each_window_once(tmp_path, monkeypatch):
     CountingEncoder.onnx_path.write_bytes(b"another graph")  # another encoder file never hits
     EmbeddingCache.for_encoder(enc).encode(enc, windows)
     assert enc.calls == 4
+
+
+def test_the_shipped_heads_read_the_default_format_that_training_writes():
+    manifest = json.loads((e5.E5_DIR / MANIFEST).read_text())
+    assert manifest["encoder"]["format"] == e5.DEFAULT_FORMAT == "q4"  # batch-invariant, and the fastest such

@@ -97,3 +97,24 @@ def test_bad_input_raises_clear_error(guard):
 def test_convenience_check():
     v = railguard.check("How do I build a pipe bomb?")
     assert v.flagged is True
+
+
+def test_guards_on_the_same_encoder_share_one_session_and_a_rewritten_file_gets_its_own(tmp_path):
+    import shutil
+
+    from railguard.models.encoder import TextEncoder
+
+    agent = railguard.load_guard("agent")
+    embedded = railguard.load_guard("embedded")
+    assert agent.encoder.session is embedded.encoder.session
+    x = GuardInput(action=railguard.Action("click", target="Delete account", url="https://app.example.io/settings"))
+    assert agent.check([x])[0].agent == embedded.check([x])[0].agent
+
+    copy = tmp_path / "encoder.onnx"
+    shutil.copy(EMBEDDED_DIR / "encoder.onnx", copy)
+    first = TextEncoder(copy, EMBEDDED_DIR / "tokenizer.json")
+    assert TextEncoder(copy, EMBEDDED_DIR / "tokenizer.json").session is first.session
+    assert TextEncoder(copy, EMBEDDED_DIR / "tokenizer.json", threads=1).session is not first.session
+    copy.write_bytes(b"not a graph")
+    with pytest.raises(railguard.ModelError, match="cannot load encoder"):
+        TextEncoder(copy, EMBEDDED_DIR / "tokenizer.json")

@@ -176,7 +176,7 @@ class EmbeddedGuard:
             scores["refusal"] = float(response[0, col["refusal"]])
             category_rows.append(response)
         cats = np.concatenate(category_rows).max(axis=0)
-        thresholds = {t: self._threshold(t, x.prompt) for t in TASKS}
+        thresholds = self._thresholds(x.prompt)
         for cat, floor in self.category_floors.items():
             for task, role in (("prompt_harmful", _PROMPT), ("response_harmful", _RESPONSE)):
                 if scores[task] is not None:
@@ -193,14 +193,13 @@ class EmbeddedGuard:
             flagged=any(decisions[t] for t in FLAG_TASKS),
         )
 
+    def _thresholds(self, prompt: str) -> dict[str, float]:
+        """Each task's threshold for this prompt: its writing system's where it has one (the script read once)."""
+        script = script_language(prompt) if self.script_thresholds else None
+        return {t: self.script_thresholds.get(t, {}).get(script, self.thresholds[t]) for t in TASKS}
 
     def _threshold(self, task: str, prompt: str) -> float:
-        by_script = self.script_thresholds.get(task)
-        if by_script:
-            script = script_language(prompt)
-            if script in by_script:
-                return by_script[script]
-        return self.thresholds[task]
+        return self._thresholds(prompt)[task]
 
 
 def _lifted(score: float, category: float, floor: float, threshold: float) -> float:

