@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from importlib import resources
 from typing import Any
 
-from .data import BENIGN_CATS, PROMPT, Example, _cats
+from .data import BENIGN_CATS, BENIGN_PROMPT, PROMPT, Example, _cats
 from .templates import response_prefixes, template_examples
 
 
@@ -116,7 +116,7 @@ def indirect_injections(documents: list[str], injections: list[str], rng: random
         insert = rng.choice(_TASK_INJECTIONS) if rng.random() < 0.4 or not injections else rng.choice(injections)
         attacked, clean = _slice_around(doc, insert, rng)
         out.append(Example(text=attacked, targets={"injection": 1.0}, source="synthetic_indirect"))
-        out.append(Example(text=clean, targets={"injection": 0.0, "jailbreak": 0.0},
+        out.append(Example(text=clean, targets={"injection": 0.0, "jailbreak": 0.0, "prompt_harmful": 0.0},
                            source="synthetic_indirect"))
     return out
 
@@ -130,6 +130,24 @@ def embedded_harm(documents: list[str], harmful: list[str], rng: random.Random, 
     for _ in range(n):
         attacked, _clean = _slice_around(rng.choice(documents), rng.choice(harmful), rng)
         out.append(Example(text=attacked, targets={"prompt_harmful": 1.0}, source="synthetic_embedded_harm"))
+    return out
+
+
+#: Sources whose benign rows are things people post (tweets, comments, opinions, news), not requests.
+STATEMENT_SOURCES = frozenset({"davidson", "toxigen", "ethos", "synthetic_lookalikes"})
+
+
+def benign_mixtures(statements: list[str], rng: random.Random, n: int = 1200) -> list[Example]:
+    """Several benign posts run together, as on a comment page or in a thread: without them, long informal
+    text is harmful by its genre (the long texts of the pool are jailbreaks, toxic threads and documents with
+    harm inserted). :func:`embedded_harm` puts a harmful request into the same kind of text."""
+    out = []
+    if len(statements) < 10:
+        return out
+    for _ in range(n):
+        sep = rng.choice((" ", "\n", "\n\n"))
+        text = sep.join(rng.sample(statements, rng.randint(3, 9)))
+        out.append(Example(text=text, targets=dict(BENIGN_PROMPT), source="synthetic_mixtures"))
     return out
 
 
@@ -207,7 +225,11 @@ def augment(pool_examples: list[Example], seed: int) -> list[Example]:
     injections = [e.text for e in pool_examples if e.view == PROMPT and e.targets.get("injection") == 1.0
                   and e.source != "bipia" and 20 < len(e.text) < 300]
     out += indirect_injections(documents, injections, rng)
-    out += embedded_harm(documents, [h for h in harmful if len(h) < 200], rng)
-    out += template_examples(seed)
+    templates = template_examples(seed)
+    statements = [e.text for e in pool_examples + templates if e.source in STATEMENT_SOURCES and e.view == PROMPT
+                  and e.targets.get("prompt_harmful") == 0.0 and 20 < len(e.text) < 400]
+    mixtures = benign_mixtures(statements, rng)
+    out += embedded_harm(documents + [m.text for m in mixtures], [h for h in harmful if len(h) < 200], rng)
+    out += mixtures + templates
     out += response_prefixes(pool_examples + out, rng)
     return out

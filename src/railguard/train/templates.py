@@ -12,6 +12,10 @@ live in ``railguard/data/templates.json``).
   Without them the request-genre harm sets teach "a question about a dangerous topic is harmful".
 - Contrast requests: the same subjects (groups, lawful ownership, crisis, definitions, public figures, figures
   of speech) asked benignly, with harmful neighbours, so the topic alone decides nothing.
+- Look-alike requests in volume: harmful-sounding verbs in their ordinary senses (slash costs, kill a process),
+  games and fiction, fictional characters' "private" details, absurd questions about things' rights, figures of
+  speech, news reports of crime and political opinions (statements, not requests), with harmful neighbours that
+  use the same verbs on people. The request-genre harm sets otherwise teach that the verb decides.
 - Prefixes of responses (first sentence, first two), so a streamed answer can be judged before it is complete.
 """
 
@@ -33,6 +37,7 @@ _WORDS = json.loads((resources.files("railguard") / "data" / "templates.json").r
 # thin the short turns and look-alikes out as the other families grow.
 _CONTRAST_SOURCE = "synthetic_contrast"
 _COPYRIGHT_SOURCE = "synthetic_copyright"
+_LOOKALIKE_SOURCE = "synthetic_lookalikes"
 
 
 def _example(text: str, harmful: bool, cats: Iterable[str] = (), weight: float = 1.0) -> Example:
@@ -140,6 +145,29 @@ def contrast_requests(rng: random.Random) -> list[Example]:
     return [replace(ex, source=_CONTRAST_SOURCE) for ex in out]
 
 
+# --- look-alikes in volume ---------------------------------------------------------------------------------------
+(_SENSES, _SENSE_FORMS, _GAMES, _CHARACTERS, _CHARACTER_PRIVATE, _THINGS, _ABSURD_RIGHTS, _FIGURES_MORE,
+ _NEWS_SUBJECTS, _NEWS_EVENTS, _NEWS_TAILS, _OPINIONS, _HARM_NEIGHBOURS) = (
+    _WORDS[k] for k in ("senses", "sense_forms", "games", "characters", "character_private", "things",
+        "absurd_rights", "figures_more", "news_subjects", "news_events", "news_tails", "opinions",
+        "harm_neighbours"))
+
+
+def lookalike_requests(rng: random.Random) -> list[Example]:
+    """Benign texts whose words harmful requests share, and harmful neighbours with the same verbs aimed at
+    people: the verb alone decides nothing."""
+    forms = _ORDINARY_FORMS + _SENSE_FORMS
+    out = [_example(_vary(f.format(p=p), rng), False) for p in _SENSES for f in rng.sample(forms, 2)]
+    out += [_example(_vary(t, rng), False) for t in _GAMES + _FIGURES_MORE + _OPINIONS for _ in range(2)]
+    out += [_example(_vary(f.format(c=c), rng), False) for c in _CHARACTERS for f in rng.sample(_CHARACTER_PRIVATE, 2)]
+    out += [_example(_vary(f.format(x=x), rng), False) for x in _THINGS for f in rng.sample(_ABSURD_RIGHTS, 2)]
+    news = [f"{s} {e} {t}".replace(" ;", ";").replace(" ,", ",").replace(" .", ".")
+            for s in _NEWS_SUBJECTS for e in _NEWS_EVENTS for t in _NEWS_TAILS]
+    out += [_example(t, False) for t in rng.sample(news, 120)]
+    out += [_example(_vary(t, rng), True, cats) for t, cats in _HARM_NEIGHBOURS for _ in range(3)]
+    return [replace(ex, source=_LOOKALIKE_SOURCE) for ex in out]
+
+
 # --- copyrighted text ---------------------------------------------------------------------------------------
 # Our own lists of modern (in-copyright) works; none is a title of the test sets (the pool also drops anything
 # near a test prompt). Public-domain works are the benign neighbours.
@@ -186,4 +214,4 @@ def response_prefixes(examples: Iterable[Example], rng: random.Random, share: fl
 def template_examples(seed: int) -> list[Example]:
     rng = random.Random(seed + 7)
     return (conversational_turns(rng) + minors_weapons_drugs(rng) + copyright_requests(rng)
-            + benign_lookalikes(rng) + contrast_requests(rng))
+            + benign_lookalikes(rng) + contrast_requests(rng) + lookalike_requests(rng))
