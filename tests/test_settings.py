@@ -110,3 +110,17 @@ def test_the_media_settings_module_is_the_config_record():
     from railguard.media.settings import MediaSettings as old_path
 
     assert from_media is old_path is config.MediaSettings
+
+
+def test_a_batch_job_builds_its_guard_with_the_settings_read_when_the_job_starts(monkeypatch):
+    # what each Ray actor calls: it carries the job's settings, not the environment of the actor's process
+    import pickle
+
+    from railguard.batch.local import guard_factory
+
+    monkeypatch.setenv("RAILGUARD_BATCH_SIZE", "6")
+    factory = pickle.loads(pickle.dumps(guard_factory("embedded")))
+    monkeypatch.setenv("RAILGUARD_BATCH_SIZE", "11")
+    assert _embedded_inside(factory()).settings.batch_size == 6
+    given = Settings(core=CoreSettings(batch_size=4))
+    assert _embedded_inside(guard_factory("embedded", settings=given)()).settings.batch_size == 4

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import Settings
 from ..errors import ConfigError
 from ..guard import Guard
 from ..load import resolve, under_policy
@@ -61,21 +62,24 @@ class ModerateSummary:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-def guard_factory(guard: GuardSpec, policy=None) -> Callable[[], Guard]:
+def guard_factory(guard: GuardSpec, policy=None, settings: Settings | None = None) -> Callable[[], Guard]:
     """A function of no arguments that builds the guard; it is what each Ray actor calls once.
 
-    A registry name travels as the name (each worker loads its own model); a Guard object travels as
-    itself, so it must be picklable to run on Ray.
+    A registry name travels as the name (each worker loads its own model) with the settings tree, read here
+    when not given: every actor builds with the job's settings, not its own process's environment. A Guard
+    object travels as itself, so it must be picklable to run on Ray.
     """
     if policy is not None:
         policy = load_policy(policy)  # a bad policy fails here, before any input is read
+    settings = settings if settings is not None else Settings.from_env()
     if isinstance(guard, str):
         known_guard(guard)  # an unknown name fails here, not later inside every Ray actor
-        return functools.partial(resolve, guard, policy=policy)
+        return functools.partial(resolve, guard, policy=policy, settings=settings)
     if isinstance(guard, Guard):
-        return functools.partial(_with_policy, guard, policy) if policy is not None else functools.partial(_same, guard)
+        return (functools.partial(_with_policy, guard, policy, settings) if policy is not None
+                else functools.partial(_same, guard))
     if callable(guard):
-        return guard if policy is None else functools.partial(_built_with_policy, guard, policy)
+        return guard if policy is None else functools.partial(_built_with_policy, guard, policy, settings)
     raise ConfigError(f"guard must be a registry name, a Guard or a function building one, "
                       f"got {type(guard).__name__}")
 
@@ -84,26 +88,27 @@ def _same(guard: Guard) -> Guard:
     return guard
 
 
-def _with_policy(guard: Guard, policy) -> Guard:
-    return under_policy(guard, policy)  # it builds the scanner and scorer the policy needs
+def _with_policy(guard: Guard, policy, settings: Settings) -> Guard:
+    return under_policy(guard, policy, settings=settings)  # it builds the scanner and scorer the policy needs
 
 
-def _built_with_policy(build: Callable[[], Guard], policy) -> Guard:
-    return _with_policy(build(), policy)
+def _built_with_policy(build: Callable[[], Guard], policy, settings: Settings) -> Guard:
+    return _with_policy(build(), policy, settings)
 
 
 def moderate_file(in_path: str | Path, out_path: str | Path, guard: GuardSpec, *, batch_size: int = 64,
                   text_field: str = "prompt", response_field: str = "response", id_field: str = "id",
                   context_field: str = "context", progress: bool = True, resume: bool = False,
                   engine: str = "local", workers: int | None = None, address: str | None = None,
-                  policy=None) -> ModerateSummary:
+                  policy=None, settings: Settings | None = None) -> ModerateSummary:
     """Check every row of ``in_path`` with ``guard``; write one output row per input row to ``out_path``.
 
     ``out_path`` ending in ``.jsonl`` (``.gz``: compressed) gets ``Verdict.to_dict()`` plus the row's
     ``id`` (its 0-based row number when the row has none) per line; ``.parquet`` gets the same as typed
     columns (:func:`railguard.batch.sinks.parquet_schema`). ``resume=True`` keeps the rows an interrupted
     run already wrote to a ``.jsonl`` output and appends the rest. ``engine="ray"`` runs on Ray with
-    ``workers`` actors (default: all CPUs), on a new local Ray or the cluster at ``address``.
+    ``workers`` actors (default: all CPUs), on a new local Ray or the cluster at ``address``. ``settings``: the
+    tree the guard is built with (read from the environment, once, when not given).
     """
     in_path, out_path = Path(in_path), Path(out_path)
     if batch_size < 1:
@@ -122,7 +127,7 @@ def moderate_file(in_path: str | Path, out_path: str | Path, guard: GuardSpec, *
     # Take the first row before loading the guard or touching the output, so a file we cannot read
     # fails fast and leaves no empty output behind.
     first = list(itertools.islice(rows, 1))
-    factory = guard_factory(guard, policy)
+    factory = guard_factory(guard, policy, settings)
     done = _resume_point(in_path, out_path, fields) if resume and out_path.exists() else 0
     total = count_rows(in_path) - done if progress else None
     # A resumed run judges again the rows of the interrupted batch that were written, and drops them:
@@ -186,7 +191,7 @@ def moderate_dataset(data: Any, *, guard: GuardSpec = "default", policy=None, en
                      out: str | Path | None = None, resume: bool = False, batch_size: int = 64,
                      text_field: str = "prompt", response_field: str = "response", id_field: str = "id",
                      context_field: str = "context", workers: int | None = None, address: str | None = None,
-                     progress: bool = False):
+                     progress: bool = False, settings: Settings | None = None):
     """Moderate a dataset with ``guard`` (a registry name, a Guard, or a function building one).
 
     What comes back depends on what goes in:
@@ -201,6 +206,9 @@ def moderate_dataset(data: Any, *, guard: GuardSpec = "default", policy=None, en
       in order, whose ``id`` is the row's id (its ``id_field``, else its 0-based position). A row is a
       prompt string, a :class:`GuardInput`, or a mapping with ``text_field`` (and optionally
       ``response_field``, ``context_field``, ``id_field``); anything else becomes a failed verdict.
+
+    ``settings``: the tree a named guard is built with, here and in every Ray actor (read from the environment,
+    once, when not given).
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine '{engine}'; choose one of: {', '.join(ENGINES)}")
@@ -210,16 +218,16 @@ def moderate_dataset(data: Any, *, guard: GuardSpec = "default", policy=None, en
             return moderate_file(data, out, guard, batch_size=batch_size, text_field=text_field,
                                  response_field=response_field, id_field=id_field, context_field=context_field,
                                  progress=progress, resume=resume, engine=engine, workers=workers,
-                                 address=address, policy=policy)
+                                 address=address, policy=policy, settings=settings)
         if engine == "ray":
             raise ConfigError("with engine='ray' a file is moderated into a file: give out=PATH")
-        return _verdicts(iter_inputs(data, fields), guard_factory(guard, policy)(), batch_size)
+        return _verdicts(iter_inputs(data, fields), guard_factory(guard, policy, settings)(), batch_size)
     if out is not None or resume:
         raise ConfigError("out= and resume= go with a file path; for data in memory, write the verdicts yourself")
     if engine == "ray":
-        return moderate_ray_dataset(data, guard_factory(guard, policy), fields=fields, batch_size=batch_size,
+        return moderate_ray_dataset(data, guard_factory(guard, policy, settings), fields=fields, batch_size=batch_size,
                                     workers=workers)
-    return _verdicts(_memory_rows(_records(data), fields), guard_factory(guard, policy)(), batch_size)
+    return _verdicts(_memory_rows(_records(data), fields), guard_factory(guard, policy, settings)(), batch_size)
 
 
 def _verdicts(rows: Iterable[Row], guard: Guard, batch_size: int) -> Iterator[Verdict]:

@@ -74,7 +74,7 @@ def moderate(
     summary = moderate_file(in_path, out, guard, batch_size=batch_size, text_field=text_field,
                             response_field=response_field, id_field=id_field, context_field=context_field,
                             progress=progress, resume=resume, engine=engine, workers=workers, address=address,
-                            policy=policy)
+                            policy=policy, settings=Settings.from_env())
     skipped = f", skipped (already in {summary.out_path.name}): {summary.skipped:,}" if summary.skipped else ""
     typer.echo(f"rows: {summary.rows:,}, flagged: {summary.flagged:,}, errors: {summary.errors:,}{skipped}, "
                f"{summary.rows_per_s:,.1f} rows/s -> {summary.out_path}", err=True)
