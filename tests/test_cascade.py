@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -44,14 +43,12 @@ class Cheap:
 class Heavy:
     name = "heavy"
 
-    def __init__(self, fail: Exception | None = None, sleep: float = 0.0) -> None:
-        self.fail, self.sleep = fail, sleep
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.fail = fail
         self.seen: list[str] = []
 
     def check(self, inputs):
         self.seen += [x.prompt for x in inputs]
-        if self.sleep:
-            time.sleep(self.sleep)
         if self.fail is not None:
             raise self.fail
         return [Verdict(prompt_harmful=True, scores={"prompt_harmful": 0.99}, tier=self.name, flagged=True)
