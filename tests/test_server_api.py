@@ -218,18 +218,21 @@ def test_model_with_an_argument_is_refused(client):
     assert_error(response, 404, "model_not_found")
 
 
-def test_model_that_cannot_load_is_503_not_500(client, monkeypatch):
+def test_model_that_cannot_load_is_503_not_500(client):
     from railguard import registry
 
     def broken(argument=None, **options):
         raise TypeError("cannot build")
 
     # Registered for this test only, so other tests see the usual list of guards.
-    monkeypatch.setitem(registry._FACTORIES, "broken-test-guard", broken)
-    monkeypatch.setitem(registry._DESCRIPTIONS, "broken-test-guard", "a guard whose factory fails")
-    response = client.post("/v1/moderations", json={"input": "x", "model": "broken-test-guard"})
-    assert response.status_code == 503 and response.json()["error"]["code"] == "model_unavailable"
-    assert_still_serving(client)
+    registry.register("broken-test-guard", "a guard whose factory fails")(broken)
+    try:
+        response = client.post("/v1/moderations", json={"input": "x", "model": "broken-test-guard"})
+        assert response.status_code == 503 and response.json()["error"]["code"] == "model_unavailable"
+        assert_still_serving(client)
+    finally:
+        registry.unregister("broken-test-guard")
+    assert "broken-test-guard" not in registry.available()
 
 
 def test_unknown_field_in_a_guard_item_is_422(client):

@@ -71,6 +71,12 @@ def register(kind: str, description: str = "", *, extra: str | None = None, modu
     return wrap
 
 
+def unregister(kind: str) -> None:
+    """Forget a name :func:`register` made resolvable (a plugin unloaded, a test's own guard)."""
+    for table in (_FACTORIES, _DESCRIPTIONS, _NEEDS):
+        table.pop(kind, None)
+
+
 def _factory(kind: str) -> Factory:
     if kind not in _FACTORIES and kind in _LAZY_MODULES:
         importlib.import_module(_LAZY_MODULES[kind])
