@@ -99,6 +99,30 @@ def test_encoder_from_reuses_a_trained_encoder_and_retrains_the_heads(trained, t
     assert v.error is None
 
 
+def test_keep_head_carries_a_head_of_the_source_folder_over_as_it_is(trained, tiny_data, tmp_path):
+    import numpy as np
+
+    from railguard.models.heads import Heads
+
+    source, source_manifest = trained
+    manifest = train(tiny_data, tmp_path / "kept", encoder_from=source, keep_heads=["refusal"], max_examples=120,
+                     progress=False, seed=4)
+    theirs = Heads.load(source, source_manifest["heads"])
+    mine = Heads.load(tmp_path / "kept", manifest["heads"])
+    i, j = mine.index("refusal"), theirs.index("refusal")
+    for key in ("weight", "bias", "calib_scale", "calib_shift"):
+        assert np.array_equal(getattr(mine, key)[i], getattr(theirs, key)[j])
+    assert manifest["thresholds"]["refusal"] == source_manifest["thresholds"]["refusal"]
+    assert manifest["heldout_metrics"]["refusal"] == source_manifest["heldout_metrics"]["refusal"]
+    assert manifest["heads_kept"]["refusal"]["from"] == str(source)
+    assert not np.array_equal(mine.weight[mine.index("prompt_harmful")],
+                              theirs.weight[theirs.index("prompt_harmful")])  # the rest is refitted
+    with pytest.raises(ConfigError, match="needs --encoder-from"):
+        train(tiny_data, tmp_path / "x", keep_heads=["refusal"], progress=False)
+    with pytest.raises(ConfigError, match="unknown head"):
+        train(tiny_data, tmp_path / "y", encoder_from=source, keep_heads=["nope"], progress=False)
+
+
 def test_encoder_from_refuses_fine_tuning_and_folders_without_an_encoder(trained, tiny_data, tmp_path):
     source, _ = trained
     with pytest.raises(ConfigError, match="leave --epochs out"):

@@ -29,6 +29,9 @@ def train(
     encoder_from: Annotated[Path | None, typer.Option(
         help="reuse this model folder's fine-tuned encoder (e.g. src/railguard/models/embedded) and train only "
              "the heads, calibration, thresholds and probes")] = None,
+    keep_head: Annotated[list[str] | None, typer.Option(
+        "--keep-head", help="with --encoder-from: keep that folder's head of this name as it is (repeat; the "
+                            "shipped model keeps refusal)")] = None,
     sources: Annotated[str | None, typer.Option(help="comma-separated datasets to train on [default: all]")] = None,
     max_examples: Annotated[int | None, typer.Option(min=1, help="train on at most this many examples")] = None,
     progress: Progress = True,
@@ -61,7 +64,8 @@ def train(
                               max_examples=max_examples, progress=progress, encoder=encoder, licenses=licenses,
                               **({"augment_mode": augment} if augment != "default" else {}),
                               **({"freeze_layers": freeze_layers} if freeze_layers else {}),
-                              **({"encoder_from": encoder_from} if encoder_from is not None else {}))
+                              **({"encoder_from": encoder_from} if encoder_from is not None else {}),
+                              **({"keep_heads": keep_head} if keep_head else {}))
     print_manifest(manifest)
     kind = "e5" if encoder == "e5" else "embedded"
     typer.echo(f"model written to {out}; try it with: railguard check --guard {kind}:{out} \"...\"")

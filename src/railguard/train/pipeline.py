@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from .. import __version__
 from ..datasets.readers import data_hashes
 from ..errors import ConfigError, require
 from ..lang import script_language
-from ..models.artifacts import ENCODER_FILE, TOKENIZER_FILE, WINDOW, encoder_sha256, write_manifest
+from ..models.artifacts import ENCODER_FILE, TOKENIZER_FILE, WINDOW, encoder_sha256, verify, write_manifest
 from ..models.encoder import TextEncoder
 from ..models.heads import Heads
 from ..types import TASKS
@@ -248,18 +249,45 @@ def pool_augmenter(seed: int, mode: str = "default"):
     return lambda ex: augment(ex, seed)
 
 
+def _keep_heads(heads: Heads, thresholds: dict, metrics: dict, source: Path, names: Sequence[str]
+                ) -> tuple[Heads, dict]:
+    """``heads`` with the rows ``names`` taken from the model folder ``source``; ``thresholds`` and ``metrics``
+    get that folder's figures for them. Returns the heads and the manifest's ``heads_kept`` record."""
+    manifest = verify(source)
+    theirs = Heads.load(source, manifest["heads"])
+    arrays = {k: np.array(getattr(heads, k)) for k in ("weight", "bias", "calib_scale", "calib_shift")}
+    kept = {}
+    for name in names:
+        mine, other = heads.index(name), theirs.index(name)
+        for key, values in arrays.items():
+            values[mine] = getattr(theirs, key)[other]
+        if name in manifest.get("thresholds", {}):
+            thresholds[name] = manifest["thresholds"][name]
+        if name in manifest.get("heldout_metrics", {}):
+            metrics[name] = manifest["heldout_metrics"][name]
+        kept[name] = manifest.get("heads_kept", {}).get(name) or {"from": str(source), "why": "kept with --keep-head"}
+    return Heads(heads.names, arrays["weight"], arrays["bias"], arrays["calib_scale"], arrays["calib_shift"]), kept
+
+
 def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: int | None = None,
           sources: list[str] | None = None, max_examples: int | None = None, progress: bool = True,
           freeze_layers: int = 0, encoder: str = "minilm", augment_mode: str = "default",
-          licenses: str = "all", encoder_from: Path | None = None) -> dict:
+          licenses: str = "all", encoder_from: Path | None = None, keep_heads: Sequence[str] = ()) -> dict:
     """Build a model directory loadable as ``embedded:<out_dir>`` (``e5:<out_dir>`` with ``encoder="e5"``);
     returns its manifest. ``epochs`` defaults to 1 for MiniLM (every layer fine-tuned; ``freeze_layers``
     keeps the first layers and the embeddings fixed); the e5 encoder is used frozen (heads only).
     ``augment_mode="crome"`` adds Crome-style neutral and causal augmentations (``crome.py``);
     ``licenses="permissive"`` reads only the sources whose licenses set no conditions (see data.LICENSES).
     ``encoder_from`` (a MiniLM model folder, e.g. the shipped one) reuses that folder's fine-tuned encoder as it
-    is and trains the heads, calibration, thresholds and probes on this pool: minutes instead of an hour."""
+    is and trains the heads, calibration, thresholds and probes on this pool: minutes instead of an hour.
+    ``keep_heads`` (with ``encoder_from``: the same encoder, so its rows read the same vectors) keeps those heads
+    of that folder as they are, with their thresholds and held-out figures (the shipped refusal head)."""
     data_dir, out = Path(data_dir), Path(out_dir)
+    if keep_heads and encoder_from is None:
+        raise ConfigError("keeping heads needs --encoder-from: a head is kept with the encoder it was fitted on")
+    unknown = sorted(set(keep_heads) - set(HEADS))
+    if unknown:
+        raise ConfigError(f"unknown head(s) to keep: {', '.join(unknown)}; heads: {', '.join(HEADS)}")
     if encoder not in ENCODERS:
         raise ConfigError(f"unknown encoder {encoder!r}; use one of {', '.join(ENCODERS)}")
     reused = _reused_encoder(Path(encoder_from), encoder, epochs) if encoder_from is not None else None
@@ -322,6 +350,9 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
     x_held = _embed(enc, heldout, "held-out", progress)
     heads = calibrate(fit_heads(x_train, train_set, seed), x_held, heldout, seed)
     thresholds, metrics, by_script, floors = _thresholds(enc, heads, x_held, heldout, data_dir, seed, progress)
+    kept = {}
+    if keep_heads:
+        heads, kept = _keep_heads(heads, thresholds, metrics, Path(encoder_from), keep_heads)
     heads.save(out)
     from .probes import train_probes
 
@@ -337,6 +368,8 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = DEFAULT_SEED, epochs: in
         meta["script_thresholds"] = by_script
     if floors:
         meta["category_floors"] = floors
+    if kept:
+        meta["heads_kept"] = kept
     meta["training_curve"] = curve
     meta["languages"] = ["en"]  # English-first: a cascade routes other languages to a tier that reads them
     meta["probes"] = {"file": "probes.npz", "layers": list(probes.layers), "tasks": list(probes.tasks)}
