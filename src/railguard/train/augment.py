@@ -5,6 +5,8 @@
 - Contrasts: the same words aimed at people, so recall does not drop.
 - Refusals: model answers that decline (fully or partly), paired with harmful and benign prompts; the
   pool has few labelled refusals.
+- Documents: injections and harmful requests buried in benign text (with the clean text as a negative for
+  injection and prompt harm), and benign posts run together (long informal text is not harmful by its genre).
 - Keyword categories for harmful prompts whose source gives none.
 """
 
