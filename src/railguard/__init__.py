@@ -9,8 +9,8 @@ False
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
+from .config import Settings
 from .errors import ConfigError, InputError, MissingExtraError, ModelError, RailguardError
 from .agent.actions import Action, Turn
 from .guard import Guard
@@ -18,8 +18,6 @@ from .load import resolve as _resolve
 from .batch.local import moderate_dataset
 from .types import TASKS, GuardInput, Task, Verdict
 
-if TYPE_CHECKING:
-    from .config import Settings
 
 __version__ = "0.1.0"
 

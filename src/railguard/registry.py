@@ -13,13 +13,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from .config import Settings
 from .errors import ConfigError, installed
 from .guard import Guard
 
-if TYPE_CHECKING:
-    from .config import Settings
 
 Factory = Callable[..., Guard]
 _FACTORIES: dict[str, Factory] = {}

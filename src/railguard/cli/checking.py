@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from .. import load_guard
+from ..agent.io import action_from_options, inputs_from_lines
 from ..config import Settings
 from ..errors import ConfigError
 from ..types import GuardInput
@@ -126,8 +127,6 @@ def check_action(
     policy: PolicyOption = None,
 ) -> None:
     """Judge an agent's proposed action: SAFE, LOW (confirm first) or HIGH (block)."""
-    from ..agent.io import action_from_options, inputs_from_lines
-
     g = load_guard(guard, policy=policy)
     if in_path is not None:
         handle = sys.stdin if str(in_path) == "-" else open(in_path, encoding="utf-8")
