@@ -71,7 +71,8 @@ def guard_factory(guard: GuardSpec, policy=None, settings: Settings | None = Non
     """
     if policy is not None:
         policy = load_policy(policy)  # a bad policy fails here, before any input is read
-    settings = settings if settings is not None else Settings.from_env()
+    if settings is None and (isinstance(guard, str) or policy is not None):  # read only where something is built
+        settings = Settings.from_env()
     if isinstance(guard, str):
         known_guard(guard)  # an unknown name fails here, not later inside every Ray actor
         return functools.partial(resolve, guard, policy=policy, settings=settings)
