@@ -166,8 +166,8 @@ class CascadeGuard:
         if previous is None:
             # No cheaper tier judged it (none reads its language): there is no answer to stand, so only "open"
             # lets it through.
-            return replace(Verdict.failed(message + ("" if mode != "cheap" else ", and no cheaper tier read it"),
-                                          tier=tier_name, id=id, flagged=mode != "open"), route=route)
+            detail = ", and no cheaper tier read it" if mode == "cheap" else ""
+            return replace(Verdict.failed(message + detail, tier=tier_name, id=id, flagged=mode != "open"), route=route)
         if mode == "cheap":
             return replace(previous, route=route)
         return replace(previous, flagged=mode == "closed", error=message, route=route)

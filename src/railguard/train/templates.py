@@ -161,8 +161,7 @@ def lookalike_requests(rng: random.Random) -> list[Example]:
     out += [_example(_vary(t, rng), False) for t in _GAMES + _FIGURES_MORE + _OPINIONS for _ in range(2)]
     out += [_example(_vary(f.format(c=c), rng), False) for c in _CHARACTERS for f in rng.sample(_CHARACTER_PRIVATE, 2)]
     out += [_example(_vary(f.format(x=x), rng), False) for x in _THINGS for f in rng.sample(_ABSURD_RIGHTS, 2)]
-    news = [f"{s} {e} {t}".replace(" ;", ";").replace(" ,", ",").replace(" .", ".")
-            for s in _NEWS_SUBJECTS for e in _NEWS_EVENTS for t in _NEWS_TAILS]
+    news = [f"{s} {e}{t}" for s in _NEWS_SUBJECTS for e in _NEWS_EVENTS for t in _NEWS_TAILS]
     out += [_example(t, False) for t in rng.sample(news, 120)]
     out += [_example(_vary(t, rng), True, cats) for t, cats in _HARM_NEIGHBOURS for _ in range(3)]
     return [replace(ex, source=_LOOKALIKE_SOURCE) for ex in out]
